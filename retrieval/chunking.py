@@ -1,0 +1,168 @@
+"""Cut articles into chunks on Chinese sentence boundaries.
+
+Chunks never cross an article, never cut a sentence that fits in a chunk, and overlap by
+whole sentences so a reason sentence is never separated from the claim before it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from .articles import Article, split_articles
+from .loading import SourceDoc
+
+_SENTENCE_END = re.compile(r"[。！？!?；;]+[”’」』）)】〕\"']*|…{2,}[”’」』）)]*")
+_CLAUSE_END = re.compile(r"[，,、：:]")
+
+
+@dataclass
+class Chunk:
+    """One retrievable unit; `start`/`end` are offsets into the source document's text."""
+
+    id: int
+    doc: str
+    path: str
+    title: str
+    article: int
+    text: str
+    start: int
+    end: int
+    sentences: list[tuple[int, int]] = field(default_factory=list)  # spans in `text`
+    kind: str = "body"
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["sentences"] = [list(s) for s in self.sentences]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Chunk:
+        data = dict(data)
+        data["sentences"] = [tuple(s) for s in data.get("sentences", [])]
+        return cls(**data)
+
+    def index_text(self) -> str:
+        """What the keyword and vector indexes see: the title gives a chunk its topic."""
+        return f"{self.title}\n{self.text}"
+
+
+def split_sentences(text: str, max_len: int) -> list[tuple[int, int]]:
+    """Sentence spans of `text`; a sentence longer than `max_len` is cut at clause marks."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        # drop leading whitespace from the span
+        while s < e and text[s].isspace():
+            s += 1
+        if s >= e:
+            continue
+        if e - s <= max_len:
+            out.append((s, e))
+            continue
+        out.extend(_split_long(text, s, e, max_len))
+    return out
+
+
+def _split_long(text: str, s: int, e: int, max_len: int) -> list[tuple[int, int]]:
+    pieces: list[tuple[int, int]] = []
+    cursor = s
+    while e - cursor > max_len:
+        window = text[cursor : cursor + max_len]
+        cuts = [m.end() for m in _CLAUSE_END.finditer(window) if m.end() >= max_len // 3]
+        cut = cursor + (cuts[-1] if cuts else max_len)
+        pieces.append((cursor, cut))
+        cursor = cut
+    if cursor < e:
+        pieces.append((cursor, e))
+    return pieces
+
+
+@dataclass
+class _Sentence:
+    text: str
+    origin: list[int]  # original offset of each character
+    block: int
+
+
+def _article_sentences(article: Article, max_len: int) -> list[_Sentence]:
+    sentences: list[_Sentence] = []
+    for index, block in enumerate(article.blocks):
+        offsets = block.offset_map()
+        for s, e in split_sentences(block.text, max_len):
+            piece = block.text[s:e].rstrip()
+            if piece:
+                sentences.append(_Sentence(piece, offsets[s : s + len(piece)], index))
+    return sentences
+
+
+def chunk_article(article: Article, chunk_size: int, overlap: int) -> list[tuple[str, int, int, list[tuple[int, int]]]]:
+    """(text, start, end, sentence spans) for each chunk of one article."""
+    sentences = _article_sentences(article, max_len=chunk_size * 2)
+    groups: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for k, sentence in enumerate(sentences):
+        length = len(sentence.text)
+        if current and size + length > chunk_size:
+            groups.append(current)
+            carry: list[int] = []
+            if overlap:
+                for idx in reversed(current[-overlap:]):
+                    if sum(len(sentences[c].text) for c in carry) + len(sentences[idx].text) <= chunk_size // 2:
+                        carry.insert(0, idx)
+            current = carry
+            size = sum(len(sentences[c].text) for c in current)
+        current.append(k)
+        size += length
+    if current and (not groups or current[-1] != groups[-1][-1]):
+        groups.append(current)
+
+    out = []
+    for group in groups:
+        parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        pos = 0
+        previous_block = None
+        for idx in group:
+            sentence = sentences[idx]
+            if previous_block is not None and sentence.block != previous_block:
+                parts.append("\n")
+                pos += 1
+            spans.append((pos, pos + len(sentence.text)))
+            parts.append(sentence.text)
+            pos += len(sentence.text)
+            previous_block = sentence.block
+        first, last = sentences[group[0]], sentences[group[-1]]
+        out.append(("".join(parts), first.origin[0], last.origin[-1] + 1, spans))
+    return out
+
+
+def chunk_documents(docs: list[SourceDoc], chunk_size: int, overlap: int, first_id: int = 0) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    next_id = first_id
+    for doc in docs:
+        for a_index, article in enumerate(split_articles(doc)):
+            for text, start, end, spans in chunk_article(article, chunk_size, overlap):
+                chunks.append(
+                    Chunk(
+                        id=next_id,
+                        doc=doc.name,
+                        path=doc.path,
+                        title=article.title,
+                        article=a_index,
+                        text=text,
+                        start=start,
+                        end=end,
+                        sentences=spans,
+                        kind=article.kind,
+                    )
+                )
+                next_id += 1
+    return chunks

@@ -1,0 +1,108 @@
+"""Hybrid retrieval: BM25 over Chinese words fused with dense e5 vectors.
+
+Fusion adds the two scores after putting them on one scale (BM25 divided by the best BM25 score,
+cosine min-max scaled over the top 100). Measured on seed-dev and CMRC 2018 dev
+(bench/retrieval.py), this beat reciprocal rank fusion at every weight tried: CMRC top-1
+0.916 vs 0.881 at 0.5/0.5, with seed-dev unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .chunking import Chunk
+from .index import IndexData
+from .tokenize import tokenize
+
+CANDIDATES = 100
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    score: float
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+
+
+class HybridSearcher:
+    """Searches one loaded index; thread-safe for concurrent readers."""
+
+    def __init__(self, index: IndexData, embedder, bm25_weight: float = 0.6, dense_weight: float = 0.4) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.bm25_weight = bm25_weight
+        self.dense_weight = dense_weight
+        self._vocab = index.bm25.vocab_dict
+
+    def bm25_ranking(self, query: str, k: int = CANDIDATES) -> list[tuple[int, float]]:
+        ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
+        n = len(self.index.chunks)
+        if not ids or n == 0:
+            return []
+        scores = self.index.bm25.get_scores(ids)
+        k = min(k, n)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def dense_ranking(self, query: str, k: int = CANDIDATES) -> list[tuple[int, float]]:
+        n = self.index.vectors.ntotal
+        if n == 0 or self.dense_weight <= 0:
+            return []
+        vector = np.asarray(self.embedder.embed_query_array(query), dtype=np.float32).reshape(1, -1)
+        norm = np.linalg.norm(vector)
+        if norm > 0:
+            vector = vector / norm
+        scores, ids = self.index.vectors.search(vector, min(k, n))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def search(self, query: str, top_k: int = 5) -> list[Hit]:
+        bm25 = self.bm25_ranking(query) if self.bm25_weight > 0 else []
+        dense = self.dense_ranking(query)
+        fused: dict[int, Hit] = {}
+        if bm25:
+            top = bm25[0][1] or 1.0
+            for rank, (idx, score) in enumerate(bm25):
+                hit = fused.setdefault(idx, Hit(self.index.chunks[idx], 0.0))
+                hit.score += self.bm25_weight * score / top
+                hit.bm25_rank = rank + 1
+        if dense:
+            high, low = dense[0][1], dense[-1][1]
+            span = max(high - low, 1e-6)
+            for rank, (idx, score) in enumerate(dense):
+                hit = fused.setdefault(idx, Hit(self.index.chunks[idx], 0.0))
+                hit.score += self.dense_weight * (score - low) / span
+                hit.dense_rank = rank + 1
+        ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk.id))
+        return ranked[:top_k]
+
+
+class QabotRetriever(BaseRetriever):
+    """The hybrid searcher as a LangChain retriever, for chains that want `Document`s."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    searcher: HybridSearcher
+    k: int = 5
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            Document(
+                page_content=hit.chunk.text,
+                metadata={
+                    "title": hit.chunk.title,
+                    "file": hit.chunk.doc,
+                    "start": hit.chunk.start,
+                    "end": hit.chunk.end,
+                    "score": hit.score,
+                    "chunk_id": hit.chunk.id,
+                },
+            )
+            for hit in self.searcher.search(query, self.k)
+        ]

