@@ -169,6 +169,8 @@ def ask(
     from .service import QuestionError
 
     service = _service()
+    if question != "-":
+        service.validate(question)  # a bad question fails before any first-run indexing
     _ensure_index(service)
     if question != "-":
         answer = service.ask(question, top_k=top_k, mode=mode)

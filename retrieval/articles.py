@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .cleaning import _NAME_ONLY, _NUMBERED, Block, clean
+from .cleaning import _NAME_ONLY, _NUMBERED, LEADING_CONTINUATION, Block, clean
 from .loading import SourceDoc
 
 _LEAD = re.compile(
@@ -37,7 +37,7 @@ def title_like(block: Block) -> bool:
     if block.kind != "text":
         return False
     text = block.text
-    if len(text) > 40 or _PAREN_ONLY.match(text):
+    if len(text) > 40 or _PAREN_ONLY.match(text) or text[0] in LEADING_CONTINUATION:
         return False
     if re.search(r"[。！？!?；;]", text) or text[-1] in "，,、：:":
         return False
@@ -45,10 +45,7 @@ def title_like(block: Block) -> bool:
 
 
 def _headline(run: list[Block]) -> str:
-    parts = [b.text for b in run if b.kind != "byline" or (b.level == 0 and len(b.text) <= 4 and b is run[0])]
-    parts = [p for p in parts if p]
-    title = " ".join(parts) if parts else run[0].text
-    return re.sub(r"\s+", " ", title).strip()
+    return re.sub(r"\s+", " ", " ".join(b.text for b in run if b.text)).strip()
 
 
 def _first_sentence(text: str, limit: int = 28) -> str:
@@ -88,12 +85,15 @@ def split_articles(doc: SourceDoc) -> list[Article]:
             j = i
             while j < n and title_like(blocks[j]) and (j == i or not _NUMBERED.match(blocks[j].text)):
                 j += 1
-            run = [b for b in blocks[i:j] if _norm(b.text) not in used_titles] or blocks[i:j]
+            run = blocks[i:j]
+            if len(run) > 1 and len(run[0].text) >= 6 and _norm(run[0].text) in used_titles:
+                run = run[1:]  # a running header at the top of a page repeats an earlier headline
             has_body = j < n and blocks[j].kind == "text"
             if has_body and not all(b.kind == "byline" for b in run):
                 used_titles.update(_norm(b.text) for b in run if b.kind != "byline")
-                headline = _headline(run)
-                bylines = [b for b in run if b.kind == "byline" and b.text not in headline]
+                last_title = max(k for k, b in enumerate(run) if b.kind != "byline")
+                headline = _headline(run[: last_title + 1])
+                bylines = run[last_title + 1 :]  # bylines after the headline open the body
                 is_section = (
                     len(run) == 1
                     and run[0].kind == "text"

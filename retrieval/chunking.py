@@ -115,8 +115,9 @@ def chunk_article(article: Article, chunk_size: int, overlap: int) -> list[tuple
             carry: list[int] = []
             if overlap:
                 for idx in reversed(current[-overlap:]):
-                    if sum(len(sentences[c].text) for c in carry) + len(sentences[idx].text) <= chunk_size // 2:
-                        carry.insert(0, idx)
+                    if sum(len(sentences[c].text) for c in carry) + len(sentences[idx].text) > chunk_size // 2:
+                        break  # carried sentences must stay contiguous with the new one
+                    carry.insert(0, idx)
             current = carry
             size = sum(len(sentences[c].text) for c in current)
         current.append(k)

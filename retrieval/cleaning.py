@@ -176,12 +176,17 @@ def _unbalanced(text: str) -> bool:
 
 def should_join(left: str, right: str, left_kind: str = "text", right_kind: str = "text") -> bool:
     """Is `right` the rest of a sentence that a line break cut in `left`?"""
-    if left_kind != "text" or right_kind not in ("text",):
+    if not left or not right or right_kind not in ("text", "byline") or left_kind not in ("text", "byline"):
         return False
-    if not left or not right or is_terminal(left):
-        return False
+    if right_kind == "byline":
+        # a short name-like line joins only a line that is visibly unfinished: `……职工，` + `张三`
+        return left_kind == "text" and ((left[-1] in SOFT_PUNCT and not left.endswith("——")) or _unbalanced(left))
     if right[0] in LEADING_CONTINUATION:
-        return True
+        return True  # a line never starts with `，`, `”` or `的`: this is the rest of the sentence
+    if is_terminal(left):
+        return False
+    if left_kind != "text":
+        return False
     if left[-1] in SOFT_PUNCT and not left.endswith("——"):
         return True
     if _unbalanced(left):
@@ -227,8 +232,14 @@ def clean(text: str) -> list[Block]:
             previous_text = None
             continue
         # repeated caption lines: drop exact repeats of the previous line
-        if previous_text is not None and line.text == previous_text and line.kind != "toc":
-            continue
+        if (
+            previous_text is not None
+            and line.text == previous_text
+            and line.kind != "toc"
+            and len(line.text) >= 6
+            and not re.search(r"[，,。；;！？!?、]", line.text)
+        ):
+            continue  # a caption repeated line after line, not text that happens to repeat
         previous_text = line.text
         last = blocks[-1] if blocks else None
         if (
@@ -240,6 +251,7 @@ def clean(text: str) -> list[Block]:
         ):
             last.spans.extend(line.spans)
             last.text += line.text
+            last.kind = "text"  # a "byline" that runs on into a sentence was not one
             last.lines += 1
             last.continues = last.continues or line.marker_after
             continue

@@ -28,8 +28,8 @@ from .tokenize import tokenize
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CHUNKER_VERSION = 3
-TOKENIZER = "rjieba-search-v1"
+CHUNKER_VERSION = 4
+TOKENIZER = "rjieba-search-v2"
 POINTER = "CURRENT"
 
 Progress = Callable[[int, int], None]
