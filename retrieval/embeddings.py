@@ -65,7 +65,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         except Exception as exc:  # noqa: BLE001 - any load failure is a configuration error
             raise EmbeddingsError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.name = f"sentence-transformers:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self._lock = threading.Lock()
         self._e5 = "e5" in model.lower()
 

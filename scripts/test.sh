@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
+# torch first, pinned to the local CPU wheel: sentence-transformers would otherwise pull CUDA builds
+.venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
 # Headless Chromium for the chat-page test (Debian's package); without it that test skips.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -1,0 +1,192 @@
+"""OpenAI-compatible `/v1/models` and `/v1/chat/completions`, so existing chat front ends and the
+official `openai` client can talk to qabot.
+
+The last user message is the question and earlier user/assistant messages are the history. The
+sources travel twice: as a short reference list at the end of the answer text (for front ends that
+only show text) and in an extra top-level `sources` field (for clients that want the quotes).
+Unknown request fields are ignored, because OpenAI clients send many tuning parameters.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from retrieval.index import IndexProblem
+
+from .http_common import ERROR_RESPONSES, ApiError, WorkerPool, dumps, error_body, first_event, log, relay, request_id, sse_schema
+from .models import Answer, Source, Turn
+from .service import AnswerService, QuestionError
+
+REFERENCES = "\n\n来源：\n"
+MAX_HISTORY_TURNS = 12
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(..., description="see GET /v1/models", examples=["qabot"])
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=100)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(None, ge=1, le=1, description="only one choice is produced")
+    top_k: int | None = Field(None, ge=1, description="qabot extension: sources to retrieve")
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: dict[str, Any]
+    finish_reason: str
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: dict[str, int]
+    sources: list[Source] = Field(..., description="qabot extension: the numbered sources, with quotes")
+    found: bool = Field(..., description="qabot extension: false when the articles do not answer it")
+
+
+def _models(service: AnswerService) -> dict[str, str | None]:
+    """Model id -> answer mode. `qabot` uses the service default (the chat model when configured)."""
+    models: dict[str, str | None] = {"qabot": None, "qabot-extractive": "extractive"}
+    if service.llm is not None:
+        models["qabot-llm"] = "llm"
+    return models
+
+
+def _text(content: str | list[ContentPart] | None) -> str:
+    if isinstance(content, list):
+        return "".join(part.text or "" for part in content if part.type == "text")
+    return content or ""
+
+
+def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    last = messages[-1]
+    if last.role != "user":
+        raise ApiError(400, "the last message must be the user's question", "invalid_messages")
+    history = [
+        Turn(role=m.role, content=_text(m.content).split(REFERENCES)[0][:4000])  # type: ignore[arg-type]
+        for m in messages[:-1]
+        if m.role in ("user", "assistant") and _text(m.content).strip()
+    ]
+    return _text(last.content), history[-MAX_HISTORY_TURNS:]
+
+
+def references(answer: Answer) -> str:
+    """The cited sources as a short list under the answer text ("" when nothing is cited)."""
+    cited = [s for s in answer.sources if s.quote] if answer.found else []
+    if not cited:
+        return ""
+    return REFERENCES + "\n".join(f"[{s.n}] {s.title}（{s.file}）" for s in cited)
+
+
+def openai_router(service: AnswerService, pool: WorkerPool) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["openai"])
+
+    @router.get("/models")
+    async def list_models() -> dict[str, Any]:
+        """The model ids this server answers to."""
+        return {"object": "list", "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "qabot"} for name in _models(service)
+        ]}
+
+    @router.post("/chat/completions", response_model=ChatCompletion, responses={
+        200: {"content": {"text/event-stream": {"schema": sse_schema(None)}},
+              "description": "a chat.completion, or chat.completion.chunk events when `stream` is true"},
+        404: {"model": ERROR_RESPONSES[400]["model"], "description": "unknown model"},
+        **ERROR_RESPONSES,
+    })
+    async def chat_completions(body: ChatRequest, request: Request) -> Any:
+        """OpenAI chat completions (streaming or not); the answer cites [n] sources listed at its end."""
+        models = _models(service)
+        if body.model not in models:
+            raise ApiError(404, f"unknown model '{body.model}'; available: {', '.join(models)}", "model_not_found")
+        question, history = _question_and_history(body.messages)
+        mode = models[body.model]
+        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if not body.stream:
+            answer = await pool.run(service.ask, question, top_k=body.top_k, history=history, mode=mode)
+            content = answer.answer + references(answer)
+            return JSONResponse({
+                "id": cid, "object": "chat.completion", "created": created, "model": body.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": _usage(question, content),
+                "sources": [s.model_dump(mode="json") for s in answer.sources],
+                "found": answer.found,
+            })
+        events = service.ask_stream(question, top_k=body.top_k, history=history, mode=mode)
+        first = await first_event(pool, events)
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
+        chunks = _chunks(pool, events, first, head, question, usage, request_id(request))
+        return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    return router
+
+
+async def _chunks(pool: WorkerPool, events: Iterator[tuple[str, Any]], first: tuple[str, Any], head: dict[str, Any],
+                  question: str, include_usage: bool, rid: str | None) -> AsyncIterator[str]:
+    """chat.completion.chunk events: role, text deltas, the reference list, then finish_reason."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        return f"data: {dumps({**head, 'choices': [{'index': 0, 'delta': delta, 'finish_reason': finish}], **extra})}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    sent, answer = "", None
+    try:
+        async for kind, payload in relay(pool, events, first):
+            if kind == "delta":
+                sent += payload
+                yield chunk({"content": payload})
+            elif kind == "answer":
+                answer = payload
+    except (QuestionError, IndexProblem) as exc:
+        yield f"data: {dumps(error_body(422 if isinstance(exc, QuestionError) else 503, str(exc), None, rid))}\n\n"
+        return
+    except Exception:
+        log.exception("internal error in request %s (chat completion stream)", rid, extra={"request_id": rid})
+        yield f"data: {dumps(error_body(500, f'internal error; request id {rid}', 'internal_error', rid))}\n\n"
+        return
+    if answer is None:  # pragma: no cover - the service always ends with the answer
+        yield f"data: {dumps(error_body(500, 'the answer stream ended early', 'internal_error', rid))}\n\n"
+        return
+    tail = references(answer)
+    if tail:
+        sent += tail
+        yield chunk({"content": tail})
+    yield chunk({}, "stop", sources=[s.model_dump(mode="json") for s in answer.sources], found=answer.found)
+    if include_usage:
+        yield f"data: {dumps({**head, 'choices': [], 'usage': _usage(question, sent)})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _usage(question: str, content: str) -> dict[str, int]:
+    """Characters, not tokens: an honest approximation for Chinese text (no tokenizer here)."""
+    return {"prompt_tokens": len(question), "completion_tokens": len(content),
+            "total_tokens": len(question) + len(content)}
