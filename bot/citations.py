@@ -129,13 +129,26 @@ class Claim:
     support: list[int]  # the sources it is checked against (own markers, else a neighbour's)
 
 
+_ENTITY_BEFORE = re.compile(r"&#?[0-9A-Za-z]{1,8}$")
+
+
+def _ends_sentence(text: str, i: int) -> bool:
+    """`;` ends a sentence (scans use it for `；`), except the one that closes `&amp;`."""
+    ch = text[i]
+    if ch == "\n":
+        return True
+    if ch == ";" and _ENTITY_BEFORE.search(text, max(0, i - 10), i):
+        return False
+    return ch in TERMINALS
+
+
 def split_claims(text: str) -> list[Claim]:
     """Sentences of the answer; markers right after the full stop belong to the sentence before."""
     spans: list[tuple[int, int]] = []
     start = i = 0
     n = len(text)
     while i < n:
-        if text[i] in TERMINALS or text[i] == "\n":
+        if _ends_sentence(text, i):
             j = i + 1
             if text[i] != "\n":
                 while j < n and text[j] in TERMINALS:

@@ -138,12 +138,29 @@ def index(
     )
 
 
-def _print_answer(answer) -> None:
-    out.print(escape(answer.answer), highlight=False)
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _print_answer(answer, streamed: str | None = None) -> None:
+    """The answer (unless it was already streamed), its note, unsupported sentences and sources.
+
+    After streaming, the final (verified) answer is printed again only when it differs from what
+    was streamed (the chat model failed mid-way and the offline answer followed, or verification
+    changed the text), so the terminal always ends with the answer to keep.
+    """
+    if streamed is None:
+        out.print(escape(answer.answer), highlight=False)
+    else:
+        out.print()  # end the streamed line
+        if not _squash(streamed).endswith(_squash(answer.answer)):
+            out.print("[bold]核对后的答案：[/]" + escape(answer.answer), highlight=False)
     if answer.note:
         out.print(f"[yellow]注意：{escape(answer.note)}[/]", highlight=False)
     if answer.unsupported:
-        out.print("[yellow]以下内容未在来源中找到依据：[/]" + escape("；".join(answer.unsupported)), highlight=False)
+        out.print("[yellow]⚠️ 以下内容未在来源中找到依据：[/]", highlight=False)
+        for sentence in dict.fromkeys(answer.unsupported):
+            out.print(f"[yellow]  • {escape(sentence.strip())}[/]", highlight=False)
     if not answer.sources:
         return
     out.print()
@@ -155,6 +172,25 @@ def _print_answer(answer) -> None:
         elif not answer.found:
             preview = s.text.replace("\n", " ")
             out.print(f"    [dim]{escape(preview[:80])}{'…' if len(preview) > 80 else ''}[/]", highlight=False)
+
+
+def _stream_answer(service, question: str, **kwargs):
+    """Print the answer text as it is generated (`service.ask_stream`), then the rest; returns the answer.
+
+    A bad question raises QuestionError before anything is printed.
+    """
+    answer, streamed = None, ""
+    for kind, payload in service.ask_stream(question, **kwargs):
+        if kind == "delta" and payload:
+            streamed += payload
+            out.file.write(payload)
+            out.file.flush()
+        elif kind == "answer":
+            answer = payload
+    if answer is None:  # pragma: no cover - the service always ends with the answer
+        raise RuntimeError("the answer stream ended without an answer")
+    _print_answer(answer, streamed=streamed if streamed else None)
+    return answer
 
 
 @app.command()
@@ -173,18 +209,21 @@ def ask(
         service.validate(question)  # a bad question fails before any first-run indexing
     _ensure_index(service)
     if question != "-":
-        answer = service.ask(question, top_k=top_k, mode=mode)
         if as_json:
+            answer = service.ask(question, top_k=top_k, mode=mode)
             sys.stdout.write(json.dumps(answer.to_json_dict(), ensure_ascii=False) + "\n")
         else:
-            _print_answer(answer)
+            _stream_answer(service, question, top_k=top_k, mode=mode)
         return
     failures = 0
     for lineno, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
         try:
-            answer = service.ask(line.rstrip("\n"), top_k=top_k, mode=mode)
+            if as_json:
+                answer = service.ask(line.rstrip("\n"), top_k=top_k, mode=mode)
+            else:
+                _stream_answer(service, line.rstrip("\n"), top_k=top_k, mode=mode)
         except QuestionError as exc:
             failures += 1
             record = {"question": line.strip(), "error": str(exc), "line": lineno}
@@ -196,7 +235,6 @@ def ask(
         if as_json:
             sys.stdout.write(json.dumps(answer.to_json_dict(), ensure_ascii=False) + "\n")
         else:
-            _print_answer(answer)
             out.print()
         sys.stdout.flush()
     if failures:
@@ -235,11 +273,10 @@ def chat(top_k: Optional[int] = typer.Option(None, "--top-k", "-k")) -> None:
             out.print("对话已清空。")
             continue
         try:
-            answer = service.ask(line, top_k=top_k, history=history[-6:])
+            answer = _stream_answer(service, line, top_k=top_k, history=history[-6:])
         except QuestionError as exc:
             err.print(f"[red]{escape(str(exc))}[/]")
             continue
-        _print_answer(answer)
         out.print()
         history += [Turn(role="user", content=line.strip()), Turn(role="assistant", content=answer.answer[:2000])]
 

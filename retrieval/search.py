@@ -11,10 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from .chunking import Chunk
 from .index import IndexData
@@ -82,27 +78,3 @@ class HybridSearcher:
                 hit.dense_rank = rank + 1
         ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk.id))
         return ranked[:top_k]
-
-
-class QabotRetriever(BaseRetriever):
-    """The hybrid searcher as a LangChain retriever, for chains that want `Document`s."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    searcher: HybridSearcher
-    k: int = 5
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [
-            Document(
-                page_content=hit.chunk.text,
-                metadata={
-                    "title": hit.chunk.title,
-                    "file": hit.chunk.doc,
-                    "start": hit.chunk.start,
-                    "end": hit.chunk.end,
-                    "score": hit.score,
-                    "chunk_id": hit.chunk.id,
-                },
-            )
-            for hit in self.searcher.search(query, self.k)
-        ]

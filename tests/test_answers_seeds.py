@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import SEEDS
-from retrieval.search import QabotRetriever
+from retrieval.langchain_retriever import QabotRetriever
 
 
 def _ws(text: str) -> str:

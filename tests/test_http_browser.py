@@ -80,3 +80,36 @@ def test_chat_page_asks_for_the_api_key(page, tiny_service):
         tab.click("#savekey")
         tab.wait_for_selector(".turn .sources .quote")
         assert "720万元" in tab.inner_text(".turn .answer")
+
+
+def test_chat_page_marks_unsupported_sentences_and_shows_the_note(page, tiny_service):
+    """With a chat model: the final answer replaces the streamed text, flagged sentences are
+    marked ⚠️ in place and listed, and a model failure shows the note over the offline answer."""
+    from bot.llm import LLMAnswerer
+    from fake_openai import FakeOpenAI
+
+    tab, errors = page
+    seen = len(errors)  # the page (and its error list) is shared by this module's tests
+    with FakeOpenAI() as fake:
+        settings = tiny_service.settings.model_copy(update={"rate_limit_per_minute": 0, "llm_base_url": fake.base_url})
+        service = AnswerService(settings, embedder=tiny_service.embedder)
+        service.llm = LLMAnswerer(settings.model_copy(update={"llm_model": "number"}))
+        with ServerThread(create_app(service)) as url:
+            tab.goto(url + "/")
+            ask(tab, QUESTION)
+            tab.wait_for_selector(".turn .answer mark.unsupported")
+            sentence = fake.requests[-1].planted["sentence"]
+            marked = tab.inner_text(".turn .answer mark.unsupported")
+            assert sentence in marked and fake.requests[-1].planted["number"] in marked
+            assert tab.inner_text(".turn .answer mark.unsupported + .flag") == "⚠️"
+            assert "以下内容未在来源中找到依据" in tab.inner_text(".turn .checks .warning")
+            assert sentence in tab.inner_text(".turn .checks .unsupported-list")
+            assert tab.locator(".turn .checks .note").count() == 0
+            assert tab.locator(".turn .sources .quote").count() >= 1
+            service.llm = LLMAnswerer(settings.model_copy(update={"llm_model": "http500"}))
+            ask(tab, QUESTION)
+            tab.wait_for_selector(".turn:nth-of-type(2) .checks .note")
+            assert "聊天模型暂时不可用（HTTP 500）" in tab.inner_text(".turn:nth-of-type(2) .checks .note")
+            assert "720万元" in tab.inner_text(".turn:nth-of-type(2) .answer")
+            assert tab.locator(".turn:nth-of-type(2) mark.unsupported").count() == 0
+    assert errors[seen:] == []  # no script or CSP errors

@@ -121,3 +121,10 @@ def test_number_with_another_unit_is_flagged():
     chunk = _chunk("安排32批1520名劳模和职工参加疗休养，覆盖职工32万余人。")
     assert verify("安排1520批32名职工[1]。", [chunk]).unsupported == ["安排1520批32名职工[1]。"]
     assert verify("安排32批1520人[1]，覆盖32万多名职工[1]。", [chunk]).unsupported == []
+
+
+def test_html_entity_semicolon_does_not_end_a_claim():
+    from bot.citations import split_claims
+
+    claims = split_claims("计划&amp;投入720万元[1]。扫描稿用半角分号;也能断句。")
+    assert [c.text for c in claims] == ["计划&amp;投入720万元[1]。", "扫描稿用半角分号;", "也能断句。"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -26,9 +27,12 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def env(tiny_service, tiny_corpus, fake, tmp_path, monkeypatch) -> dict[str, str]:
-    """Variables pointing qabot at the tiny index and the fake model; no `.env` in the cwd."""
+def env(tiny_service, tiny_corpus, fake, embedder, tmp_path, monkeypatch) -> dict[str, str]:
+    """Variables pointing qabot at the tiny index and the fake model; no `.env` in the cwd.
+
+    In-process runs share the session's embedding model instead of loading it again."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("bot.service.load_embeddings", lambda name: embedder)
     get_settings.cache_clear()
     yield {
         "QABOT_CORPUS_DIR": str(tiny_corpus),
@@ -45,14 +49,14 @@ def env(tiny_service, tiny_corpus, fake, tmp_path, monkeypatch) -> dict[str, str
 def qabot(env, monkeypatch):
     """`qabot("ask", ..., QABOT_LLM_MODEL="number")` → (exit code, output) via typer's CliRunner."""
 
-    def run(*args: str, **overrides: str | None) -> tuple[int, str]:
+    def run(*args: str, _input: str | None = None, **overrides: str | None) -> tuple[int, str]:
         for name, value in {**env, **overrides}.items():
             if value is None:
                 monkeypatch.delenv(name, raising=False)
             else:
                 monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-        result = CliRunner().invoke(app, list(args))
+        result = CliRunner().invoke(app, list(args), input=_input)
         return result.exit_code, result.output
 
     return run
@@ -103,3 +107,109 @@ def test_no_model_configured_and_mode_llm_is_bad_input(qabot):
     code, output = qabot("ask", QUESTION, "--mode", "llm", QABOT_LLM_BASE_URL=None, QABOT_LLM_MODEL=None)
     assert code == 2
     assert "QABOT_LLM_BASE_URL" in output
+
+
+# -- streaming to the terminal -----------------------------------------------------------------
+class Recorder(io.StringIO):
+    """The terminal: remembers, for each write, whether the model's server was still writing."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        super().__init__()
+        self.fake = fake
+        self.writes: list[tuple[str, bool]] = []
+
+    def write(self, text: str) -> int:
+        answers = [r for r in self.fake.requests if r.kind == "answer"]
+        self.writes.append((text, bool(answers) and answers[-1].done is None))
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def terminal(fake, monkeypatch):
+    """`bot.cli.out` writing to a Recorder (wide, no colours), so the order of writes can be checked."""
+    from rich.console import Console
+
+    import bot.cli
+
+    recorder = Recorder(fake)
+    monkeypatch.setattr(bot.cli, "out", Console(file=recorder, width=1000, color_system=None))
+    return recorder
+
+
+def _model_reply(fake: FakeOpenAI) -> str:
+    return next(r for r in reversed(fake.requests) if r.kind == "answer").reply
+
+
+def test_ask_prints_the_answer_as_the_model_writes_it(qabot, fake, terminal):
+    """Tokens every 0.5 s and a 1.2 s timeout: the first tokens are printed at once, then the
+    offline answer follows with the note; the answer is printed once, then the sources."""
+    code, _ = qabot("ask", QUESTION, QABOT_LLM_MODEL="slow", QABOT_LLM_TIMEOUT="1.2")
+    assert code == 0
+    reply = _model_reply(fake)
+    first = next(k for k, (text, _) in enumerate(terminal.writes) if text.strip())
+    text, model_still_writing = terminal.writes[first]
+    assert reply.startswith(text) and len(text) < len(reply)  # a piece of the model's reply ...
+    assert model_still_writing  # ... printed before the model had finished
+    output = terminal.getvalue()
+    answer_at = output.index("根据资料：")
+    assert output.index(text) < output.index("以下改为离线摘录的答案") < answer_at
+    assert answer_at < output.index("注意：聊天模型暂时不可用（超时）") < output.index("来源：")
+    assert output.count("720万元专项经费") == 2  # the streamed answer and its quote, not printed twice
+    assert "核对后的答案" not in output
+
+
+def test_ask_marks_unsupported_sentences_after_the_streamed_answer(qabot, fake, terminal):
+    code, _ = qabot("ask", QUESTION, QABOT_LLM_MODEL="number")
+    assert code == 0
+    planted = fake.requests[-1].planted
+    output = terminal.getvalue()
+    head = output.index("⚠️ 以下内容未在来源中找到依据：")
+    assert output.index(planted["sentence"]) < head  # the streamed answer ...
+    assert planted["sentence"] in output[head:].splitlines()[1]  # ... then each flagged sentence, listed
+    assert head < output.index("来源：")
+    assert any(planted["number"] in text for text, _ in terminal.writes[:3])  # it came as streamed text
+
+
+def test_json_output_is_one_object_per_line_with_a_model(qabot):
+    questions = f"{QUESTION}\n\n威海市签订了多少份集体合同？\n"
+    code, output = qabot("ask", "-", "--json", _input=questions, QABOT_LLM_MODEL="number")
+    assert code == 0, output
+    rows = [json.loads(line) for line in output.strip().splitlines()]  # nothing streamed around the JSON
+    assert [r["question"] for r in rows] == [QUESTION, "威海市签订了多少份集体合同？"]
+    assert all(r["mode"] == "llm" for r in rows) and rows[0]["unsupported"]
+
+
+def test_chat_streams_each_answer_and_shows_the_note(qabot, fake, terminal, monkeypatch):
+    """`qabot chat` with a model that times out mid-answer: each answer's first tokens are printed
+    while the model is still writing, then the offline answer and the note; the follow-up is
+    rewritten by the model first."""
+    monkeypatch.setattr("builtins.input", _scripted_input(f"{QUESTION}\n安排了多少批职工？\n", terminal))
+    before = len(fake.requests)
+    code, _ = qabot("chat", QABOT_LLM_MODEL="slow", QABOT_LLM_TIMEOUT="1.2")
+    assert code == 0
+    records = fake.requests[before:]
+    assert [r.kind for r in records] == ["answer", "condense", "answer"]
+    for record in (records[0], records[2]):
+        early = [text for text, still in terminal.writes if still and text.strip() and record.reply.startswith(text)]
+        assert early  # a piece of this reply reached the terminal while the model was still writing
+    output = terminal.getvalue()
+    assert output.count("注意：聊天模型暂时不可用（超时）") == 2
+    assert output.count("来源：") == 2 and "720万元" in output
+    assert KEY not in output
+
+
+def _scripted_input(script: str, terminal: Recorder):
+    """`input()` for `qabot chat`: echoes the prompt to the terminal, then EOF after the script."""
+    lines = iter(script.splitlines())
+
+    def fake_input(prompt: str = "") -> str:
+        terminal.write(prompt)
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    return fake_input

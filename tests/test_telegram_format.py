@@ -125,3 +125,16 @@ def test_api_base_url_forms():
     assert api_urls("http://localhost:8081") == ("http://localhost:8081/bot", "http://localhost:8081/file/bot")
     assert api_urls("http://localhost:8081/bot/") == ("http://localhost:8081/bot", "http://localhost:8081/file/bot")
     assert api_urls("https://x/bot{token}/test")[0] == "https://x/bot{token}/test"
+
+
+def test_unsupported_sentences_are_marked_in_place_and_escaped():
+    flagged = "共有<b>4844</b>名 & 职工参加。[1]"
+    text = f"资料显示 3 < 5。{flagged}另一句。{flagged}"
+    answer = Answer(question="q", answer=text, found=True, mode="llm", sources=[], unsupported=[flagged, flagged])
+    markup = format_answer(answer)
+    plain = parse_html(markup)  # Telegram would accept it
+    assert plain.startswith(f"资料显示 3 < 5。{flagged}⚠️另一句。{flagged}⚠️")  # every occurrence, in place
+    assert markup.count(f"<u>{esc(flagged)}</u>⚠️") == 2
+    assert plain.count("以下内容未在来源中找到依据") == 1 and plain.count("• ") == 1  # listed once
+    plain_answer = Answer(question="q", answer=text, found=True, mode="llm", sources=[])
+    assert "⚠️" not in format_answer(plain_answer) and "<u>" not in format_answer(plain_answer)
