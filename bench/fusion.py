@@ -1,6 +1,6 @@
 """How to fuse BM25 and dense rankings: the measurement behind retrieval/search.py's rule.
 
-    python bench/fusion.py   (after bench/retrieval.py has built the indexes)
+    python bench/fusion.py   (after bench/quality.py has built the indexes)
 
 For each corpus, both rankings are computed once per question, then fused with reciprocal rank
 fusion (k=60) and with score fusion (BM25 / best BM25 + min-max cosine) at several weights.

@@ -33,10 +33,13 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> None:
     raise typer.Exit(code)
 
 
-def _service(settings: Settings | None = None):
+def _service(settings: Settings | None = None, server: bool = False):
     from .service import AnswerService
 
-    service = AnswerService(settings or get_settings())
+    settings = settings or get_settings()
+    if server and settings.embed_threads == 0:
+        settings = settings.model_copy(update={"embed_threads": 1})  # see Settings.embed_threads
+    service = AnswerService(settings)
     if service.settings.llm_enabled:
         from .llm import attach_llm
 
@@ -322,7 +325,7 @@ def serve(
     """Serve the HTTP API (POST /ask, /ask/stream, OpenAI-compatible /v1) and a chat page."""
     from .http_api import run
 
-    service = _service()
+    service = _service(server=True)
     _ensure_index(service)
     run(service, host=host or service.settings.host, port=port if port is not None else service.settings.port)
 
@@ -335,7 +338,7 @@ def telegram(
     """Run the Telegram bot (TELEGRAM_BOT_TOKEN)."""
     from .telegram_bot import run
 
-    service = _service()
+    service = _service(server=True)
     _ensure_index(service)
     run(service, webhook_url=webhook_url)
 

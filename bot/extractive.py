@@ -51,7 +51,7 @@ class ExtractiveResult:
 
 @dataclass
 class Thresholds:
-    """Coverage floors for `found`, set on seed-dev and CMRC dev with bench/retrieval.py.
+    """Coverage floors for `found`, set on seed-dev and CMRC dev with bench/quality.py.
 
     Coverage alone does not separate unanswerable questions (seed-dev's six unanswerable ones
     reach 0.27–0.75, its answerable ones 0.20–1.0): these floors only drop near-empty matches;

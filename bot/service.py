@@ -62,7 +62,7 @@ class AnswerService:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    self._embedder = load_embeddings(self.settings.embeddings)
+                    self._embedder = load_embeddings(self.settings.embeddings, threads=self.settings.embed_threads)
         return self._embedder
 
     def index_config(self) -> IndexConfig:

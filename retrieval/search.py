@@ -2,7 +2,7 @@
 
 Fusion adds the two scores after putting them on one scale (BM25 divided by the best BM25 score,
 cosine min-max scaled over the top 100). Measured on seed-dev and CMRC 2018 dev
-(bench/retrieval.py), this beat reciprocal rank fusion at every weight tried: CMRC top-1
+(bench/quality.py), this beat reciprocal rank fusion at every weight tried: CMRC top-1
 0.916 vs 0.881 at 0.5/0.5, with seed-dev unchanged.
 """
 

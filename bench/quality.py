@@ -1,6 +1,6 @@
 """Retrieval and answer quality on seed-dev and CMRC 2018 dev (the issue's targets).
 
-    python bench/retrieval.py [--top-k 8] [--only seed|cmrc]
+    python bench/quality.py [--top-k 8] [--only seed|cmrc]
 
 Indexes are built once under bench/results/indexes/ and reused (incremental).
 """
