@@ -32,7 +32,7 @@ def env(tiny_service, tiny_corpus, fake, embedder, tmp_path, monkeypatch) -> dic
 
     In-process runs share the session's embedding model instead of loading it again."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("bot.service.load_embeddings", lambda name: embedder)
+    monkeypatch.setattr("bot.service.load_embeddings", lambda name, **options: embedder)
     get_settings.cache_clear()
     yield {
         "QABOT_CORPUS_DIR": str(tiny_corpus),
