@@ -30,14 +30,14 @@ class Article:
     closed: bool = False
 
 
-def title_like(block: Block) -> bool:
-    """Could this paragraph be (part of) a headline?"""
+def title_like(block: Block, before_byline: bool = False) -> bool:
+    """Could this paragraph be (part of) a headline? Right above a byline, a longer one can."""
     if block.kind in ("heading", "byline"):
         return True
     if block.kind != "text":
         return False
     text = block.text
-    if len(text) > 40 or _PAREN_ONLY.match(text) or text[0] in LEADING_CONTINUATION:
+    if len(text) > (80 if before_byline else 40) or _PAREN_ONLY.match(text) or text[0] in LEADING_CONTINUATION:
         return False
     if re.search(r"[。！？!?；;]", text) or text[-1] in "，,、：:":
         return False
@@ -81,9 +81,12 @@ def split_articles(doc: SourceDoc) -> list[Article]:
         if block.kind == "toc":
             i += 1
             continue
-        if title_like(block) and not _NUMBERED.match(block.text):
+        def headline_part(k: int) -> bool:
+            return title_like(blocks[k], before_byline=k + 1 < n and blocks[k + 1].kind == "byline")
+
+        if headline_part(i) and not _NUMBERED.match(block.text):
             j = i
-            while j < n and title_like(blocks[j]) and (j == i or not _NUMBERED.match(blocks[j].text)):
+            while j < n and headline_part(j) and (j == i or not _NUMBERED.match(blocks[j].text)):
                 j += 1
             run = blocks[i:j]
             if len(run) > 1 and len(run[0].text) >= 6 and _norm(run[0].text) in used_titles:

@@ -183,8 +183,8 @@ def should_join(left: str, right: str, left_kind: str = "text", right_kind: str 
         return left_kind == "text" and ((left[-1] in SOFT_PUNCT and not left.endswith("——")) or _unbalanced(left))
     if right[0] in LEADING_CONTINUATION:
         return True  # a line never starts with `，`, `”` or `的`: this is the rest of the sentence
-    if is_terminal(left):
-        return False
+    if is_terminal(left) or (left[0] in "(（" and left[-1] in ")）" and not _unbalanced(left)):
+        return False  # a finished sentence, or a closed note such as `(作者系……)`
     if left_kind != "text":
         return False
     if left[-1] in SOFT_PUNCT and not left.endswith("——"):

@@ -28,7 +28,7 @@ from .tokenize import tokenize
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 TOKENIZER = "rjieba-search-v2"
 POINTER = "CURRENT"
 
