@@ -50,3 +50,12 @@ def seed_service(tmp_path_factory, embedder) -> AnswerService:
     service = AnswerService(make_settings(tmp, SEEDS), embedder=embedder)
     service.build()
     return service
+
+
+@pytest.fixture(scope="session")
+def fake():
+    """A fake OpenAI-compatible chat server on 127.0.0.1 (tests/fake_openai.py); the model name picks its behaviour."""
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

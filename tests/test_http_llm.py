@@ -16,18 +16,11 @@ from bot.http_api import ServerThread, create_app
 from bot.http_openai import strip_tail
 from bot.llm import LLMAnswerer
 from bot.service import AnswerService
-from fake_openai import FakeOpenAI
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-http-DO-NOT-LEAK-31d7"
 UNSUPPORTED_HEAD = "⚠️ 以下内容未在来源中找到依据："
 NOTE_500 = "聊天模型暂时不可用（HTTP 500）"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

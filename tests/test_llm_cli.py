@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -18,12 +17,6 @@ from fake_openai import FakeOpenAI
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-cli-DO-NOT-LEAK-77e1"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -16,12 +15,6 @@ from fake_openai import FakeOpenAI
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

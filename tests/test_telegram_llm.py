@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -20,12 +19,6 @@ from tests.test_telegram_bot import QUESTION, bot_running
 
 KEY = "sk-telegram-DO-NOT-LEAK-9c1e"
 UNSUPPORTED_HEAD = "以下内容未在来源中找到依据"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture
