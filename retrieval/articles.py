@@ -76,14 +76,15 @@ def split_articles(doc: SourceDoc) -> list[Article]:
     current: Article | None = None
     i = start
     n = len(blocks)
+
+    def headline_part(k: int) -> bool:
+        return title_like(blocks[k], before_byline=k + 1 < n and blocks[k + 1].kind == "byline")
+
     while i < n:
         block = blocks[i]
         if block.kind == "toc":
             i += 1
             continue
-        def headline_part(k: int) -> bool:
-            return title_like(blocks[k], before_byline=k + 1 < n and blocks[k + 1].kind == "byline")
-
         if headline_part(i) and not _NUMBERED.match(block.text):
             j = i
             while j < n and headline_part(j) and (j == i or not _NUMBERED.match(blocks[j].text)):

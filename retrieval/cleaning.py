@@ -46,7 +46,6 @@ class Block:
     level: int = 0  # Markdown heading level, 0 if none
     continued_from: bool = False  # began with `（上接第N版）`
     continues: bool = False  # followed by `（下转第N版）`
-    lines: int = 1
 
     def offset_map(self) -> list[int]:
         """Original offset of every character of `text`."""
@@ -252,7 +251,6 @@ def clean(text: str) -> list[Block]:
             last.spans.extend(line.spans)
             last.text += line.text
             last.kind = "text"  # a "byline" that runs on into a sentence was not one
-            last.lines += 1
             last.continues = last.continues or line.marker_after
             continue
         blocks.append(

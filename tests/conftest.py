@@ -59,3 +59,34 @@ def fake():
 
     with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def shared(tiny_service: AnswerService, embedder) -> AnswerService:
+    """A service over the tiny index whose `llm` tests swap (tiny_service itself stays extractive)."""
+    service = AnswerService(tiny_service.settings, embedder=embedder)
+    service.loaded()
+    return service
+
+
+@pytest.fixture
+def with_model(shared: AnswerService, fake, request):
+    """`with_model("number", llm_timeout=1.2)` → a service answering through that fake model.
+
+    The API key is the test module's `KEY`, so each module can check that its own key never leaks."""
+    from pydantic import SecretStr
+
+    from bot.llm import LLMAnswerer
+
+    key = request.module.KEY
+
+    def attach(model: str, service: AnswerService | None = None, **extra) -> AnswerService:
+        service = service or shared
+        settings = service.settings.model_copy(
+            update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr(key), **extra}
+        )
+        service.llm = LLMAnswerer(settings)
+        return service
+
+    yield attach
+    shared.llm = None

@@ -4,7 +4,6 @@ the model invents a number (`number`) or fails (`http500`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +15,7 @@ from bot.http_api import ServerThread, create_app
 from bot.http_openai import strip_tail
 from bot.llm import LLMAnswerer
 from bot.service import AnswerService
+from test_http_api import sse_events
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-http-DO-NOT-LEAK-31d7"
@@ -45,14 +45,6 @@ def use_model(served, fake):
 
     yield switch
     service.llm = None
-
-
-def sse_events(text: str) -> list[tuple[str, dict]]:
-    events = []
-    for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 def ask_both(url: str) -> tuple[dict, list[tuple[str, dict]], str]:

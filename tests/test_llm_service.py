@@ -11,33 +11,9 @@ from bot.llm import LLMAnswerer, attach_llm
 from bot.models import Answer, Turn
 from bot.prompts import answer_prompt, refusal_sentence
 from bot.service import AnswerService, QuestionError
-from fake_openai import FakeOpenAI
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
-
-
-@pytest.fixture(scope="module")
-def shared(tiny_service: AnswerService, embedder) -> AnswerService:
-    """A service over the tiny index, separate from `tiny_service` so `llm` can be swapped freely."""
-    service = AnswerService(tiny_service.settings, embedder=embedder)
-    service.loaded()
-    return service
-
-
-@pytest.fixture
-def with_model(shared: AnswerService, fake: FakeOpenAI):
-    """`with_model("echo", llm_timeout=0.5)` → the shared service answering through that fake model."""
-
-    def attach(model: str, **extra) -> AnswerService:
-        settings = shared.settings.model_copy(
-            update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr(KEY), **extra}
-        )
-        shared.llm = LLMAnswerer(settings)
-        return shared
-
-    yield attach
-    shared.llm = None
 
 
 def _events(service: AnswerService, question: str = QUESTION, **kwargs) -> tuple[list[tuple[str, object]], Answer]:

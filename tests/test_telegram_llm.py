@@ -8,11 +8,8 @@ import html
 import json
 
 import pytest
-from pydantic import SecretStr
 
-from bot.llm import LLMAnswerer
 from bot.service import AnswerService
-from fake_openai import FakeOpenAI
 from tests.conftest import make_settings
 from tests.telegram_standin import TelegramStandIn, parse_html
 from tests.test_telegram_bot import QUESTION, bot_running
@@ -25,30 +22,6 @@ UNSUPPORTED_HEAD = "以下内容未在来源中找到依据"
 def standin():
     with TelegramStandIn() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def shared(tiny_service: AnswerService, embedder) -> AnswerService:
-    """A service over the tiny index whose `llm` the tests swap (tiny_service itself stays extractive)."""
-    service = AnswerService(tiny_service.settings, embedder=embedder)
-    service.loaded()
-    return service
-
-
-@pytest.fixture
-def with_model(shared: AnswerService, fake: FakeOpenAI):
-    """`with_model("number", llm_timeout=1.2)` → the shared service answering through that fake model."""
-
-    def attach(model: str, service: AnswerService | None = None, **extra) -> AnswerService:
-        service = service or shared
-        settings = service.settings.model_copy(
-            update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr(KEY), **extra}
-        )
-        service.llm = LLMAnswerer(settings)
-        return service
-
-    yield attach
-    shared.llm = None
 
 
 def everything_sent(standin: TelegramStandIn) -> str:
