@@ -1,0 +1,456 @@
+"""Rebuild the answer model (bot/answer/models/answerer.json) from ../shared and print validation figures.
+
+    python bench/train_answerer.py [--sample N] [--out PATH]
+
+Data (bench/answer_data.py runs the project's own retrieval on each set):
+- training: DRCD (80 % of its articles) and CMRC 2018 trial (half of its articles);
+- held out, for calibration and every choice made here: the other DRCD and trial articles, plus seed-dev.
+CMRC 2018 dev is never read here (bench/answer_eval.py reports on it).
+
+Three models: a sentence scorer (LightGBM vs logistic regression, the better on held-out top-1 ships),
+a span ranker for the short answer (LightGBM), and a logistic confidence model fitted on the held-out
+split (answerable questions and the same questions with their paragraph removed), whose output is the
+`confidence` compared with QABOT_MIN_CONFIDENCE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from _common import RESULTS, ROOT, SEED_DEV, service_for, table
+from answer_data import Case, build_cases, single_part
+from cmrc_metric import exact, f1
+
+from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
+from bot.answer.reader import MODEL_PATH, Reader, index_idf, sigmoid
+from bot.answer.spans import SPAN_FEATURES, span_features
+from retrieval.query import analyse
+
+SOURCES = [ROOT / "bot" / "answer" / f for f in ("features.py", "spans.py")] + [ROOT / "retrieval" / f for f in ("query.py", "tokenize.py")]
+LGB_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "num_threads": 2,
+    "verbose": -1,
+    "seed": 7,
+}
+SENTENCE_ROUNDS = 300
+SPAN_ROUNDS = 300
+TARGET_ANSWERED = 0.95  # the operating point: answer at least this share of answerable validation questions
+
+
+def held_out(case: Case, dataset: str) -> bool:
+    """Split by article, so no held-out question shares an article with training."""
+    bucket = int(hashlib.sha1(case.article.encode()).hexdigest(), 16) % 10
+    return bucket >= (8 if dataset == "drcd" else 5)
+
+
+def contains(text: str, answers: list[str]) -> bool:
+    return any(a and a in text for a in answers)
+
+
+@dataclass
+class Tables:
+    s_rows: np.ndarray
+    s_labels: np.ndarray
+    s_weights: np.ndarray
+    s_case: np.ndarray
+    sp_rows: np.ndarray
+    sp_labels: np.ndarray
+    sp_case: np.ndarray
+
+
+def _tables(cases: list[Case]) -> Tables:
+    s_rows, s_labels, s_weights, s_case = [], [], [], []
+    sp_rows, sp_labels, sp_case = [], [], []
+    for n, case in enumerate(cases):
+        if not case.answers:
+            continue
+        query = single_part(case.query)
+        view = part_view(query, 0, case.idf, max(case.idf.values(), default=10.0))
+        rows, refs = sentence_features(view, case.hits)
+        if not refs:
+            continue
+        labels = np.zeros(len(refs), dtype=np.float32)
+        weights = np.ones(len(refs), dtype=np.float32)
+        golds = {_norm(a) for a in case.answers}
+        for k, ref in enumerate(refs):
+            if contains(ref.info.text, case.answers):
+                if case.hits[ref.hit_rank].chunk.doc == case.gold_doc:
+                    labels[k] = 1.0
+                    if ref.info.text not in {refs[j].info.text for j in range(k)}:
+                        cand_rows, spans = span_features(view, ref.info)
+                        sp_rows.append(cand_rows)
+                        sp_labels.append(np.asarray([_norm(s.text) in golds for s in spans], dtype=np.float32))
+                        sp_case.append(np.full(len(spans), n))
+                else:
+                    weights[k] = 0.0  # an answer string elsewhere: neither right nor wrong
+        s_rows.append(rows)
+        s_labels.append(labels)
+        s_weights.append(weights)
+        s_case.append(np.full(len(refs), n))
+
+    def cat(parts: list[np.ndarray], width: int = 0) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros((0, width) if width else 0, dtype=np.float32)
+
+    return Tables(cat(s_rows, len(FEATURES)), cat(s_labels), cat(s_weights), cat(s_case),
+                  cat(sp_rows, len(SPAN_FEATURES)), cat(sp_labels), cat(sp_case))
+
+
+def _norm(text: str) -> str:
+    from bot.answer.features import normalise
+
+    return normalise(text)
+
+
+def feature_tables(name: str, cases: list[Case]) -> Tables:
+    """Features of one dataset's cases, cached in bench/results/ (npz) until the feature code changes."""
+    digest = hashlib.sha1()
+    for path in SOURCES:
+        digest.update(path.read_bytes())
+    digest.update(",".join(c.id + ":" + ",".join(str(h.chunk.id) for h in c.hits) for c in cases).encode())
+    path = RESULTS / "answer-features" / f"{name}-{digest.hexdigest()[:12]}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            return Tables(**{k: data[k] for k in Tables.__dataclass_fields__})
+    tables = _tables(cases)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **tables.__dict__)
+    return tables
+
+
+# -- fitting -------------------------------------------------------------------------------------------
+def fit_lightgbm(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, rounds: int, features) -> dict:
+    import lightgbm
+
+    data = lightgbm.Dataset(rows, labels, weight=weights, feature_name=[f.replace("-", "_") for f in features],
+                            free_raw_data=False)
+    booster = lightgbm.train(LGB_PARAMS, data, num_boost_round=rounds)
+    return {"kind": "lightgbm", "features": list(features), "model": booster.model_to_string()}
+
+
+def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, features, c: float = 1.0) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = rows.mean(axis=0)
+    scale = rows.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit((rows - mean) / scale, labels, sample_weight=weights)
+    return {"kind": "logistic", "features": list(features), "mean": mean.tolist(), "scale": scale.tolist(),
+            "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
+
+
+def top1(logits: np.ndarray, labels: np.ndarray, case: np.ndarray) -> float:
+    """Share of questions (with a positive sentence retrieved) whose best-scored sentence holds the answer."""
+    hits = total = 0
+    for n in np.unique(case):
+        mask = case == n
+        if labels[mask].max() <= 0:
+            continue
+        total += 1
+        hits += int(labels[mask][np.argmax(logits[mask])] > 0)
+    return hits / max(1, total)
+
+
+def _logits(spec: dict, rows: np.ndarray) -> np.ndarray:
+    from bot.answer.reader import Scorer
+
+    return Scorer(spec, spec["features"]).logits(rows)
+
+
+def confidence_table(cases: list[Case], sentence_spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Question-level features and labels: 1 when the best-scored sentence holds a gold answer."""
+    from bot.answer.reader import Scorer
+
+    scorer = Scorer(sentence_spec, FEATURES)
+    rows, labels = [], []
+    for case in cases:
+        query = single_part(case.query)
+        view = part_view(query, 0, case.idf, max(case.idf.values(), default=10.0))
+        s_rows, refs = sentence_features(view, case.hits)
+        if not refs:
+            continue
+        logits = scorer.logits(s_rows)
+        rows.append(confidence_features(view, s_rows, logits, case.idf, case.hits))
+        best = refs[int(np.argmax(logits))]
+        labels.append(float(bool(case.answers) and contains(best.info.text, case.answers)))
+    return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.float32)
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def out_of_fold(rows: np.ndarray, labels: np.ndarray, fit, folds: int = 5) -> np.ndarray:
+    """Probabilities for each row from a model that did not see it (k-fold)."""
+    out = np.zeros(len(rows))
+    order = np.arange(len(rows)) % folds
+    for f in range(folds):
+        train, test = order != f, order == f
+        spec = fit(rows[train], labels[train])
+        out[test] = 1 / (1 + np.exp(-_logits(spec, rows[test])))
+    return out
+
+
+def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    err = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        mask = (probs >= a) & (probs < b if b < 1 else probs <= b)
+        if mask.any():
+            err += mask.mean() * abs(probs[mask].mean() - labels[mask].mean())
+    return float(err)
+
+
+# -- validation of the whole reader --------------------------------------------------------------------
+@dataclass
+class Read:
+    answerable: bool
+    confidence: float
+    in_quotes: bool
+    top_quote: bool
+    short: str | None
+    best_span: str | None
+    answers: list[str]
+    answer_type: str
+
+
+def read_cases(reader: Reader, cases: list[Case]) -> list[Read]:
+    out = []
+    readers: dict[int, Reader] = {}
+    for case in cases:
+        r = readers.setdefault(id(case.idf), reader.with_idf(case.idf))
+        reading = r.read(case.query, case.hits)
+        quotes = "".join(q.text for q in reading.quotes)
+        out.append(Read(bool(case.answers), reading.confidence, contains(quotes, case.answers),
+                        bool(reading.quotes) and contains(reading.quotes[0].text, case.answers),
+                        reading.short_answer, reading.best_span, case.answers, case.query.answer_type))
+    return out
+
+
+def seed_cases() -> list[Case]:
+    """seed-dev as cases (evidence strings as the `answers`; unanswerable ones with none)."""
+    svc = service_for("seeds", ROOT / "seeds")
+    svc.build()
+    loaded = svc.loaded()
+    idf = index_idf(loaded.index.bm25)
+    cases = []
+    for line in SEED_DEV.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        query = analyse(rec["question"], idf=idf)
+        hits = loaded.searcher.search(query.search_text, 5)
+        cases.append(Case(rec["id"], rec["question"], [e for e in rec["evidence"] if e], rec["source"], hits, query, "", idf))
+    return cases
+
+
+def choose_threshold(answerable: list[float], unanswerable: list[float]) -> tuple[float, list[list]]:
+    """The highest threshold that still answers TARGET_ANSWERED of the answerable validation questions."""
+    grid = [round(x, 2) for x in np.arange(0.02, 0.9, 0.02)]
+    rows = []
+    best = grid[0]
+    for t in grid:
+        answered = float(np.mean([c >= t for c in answerable])) if answerable else 0.0
+        refused = float(np.mean([c < t for c in unanswerable])) if unanswerable else 0.0
+        rows.append([t, f"{answered:.3f}", f"{refused:.3f}"])
+        if answered >= TARGET_ANSWERED:
+            best = t
+    return best, rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=int, help="only N questions per training set (quick run)")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--no-seed", action="store_true", help="skip seed-dev in validation")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    train: list[Case] = []
+    held: list[Case] = []
+    tables_train, tables_held = [], []
+    for name in ("drcd", "cmrc-trial"):
+        cases = build_cases(name, args.sample)
+        tr = [c for c in cases if not held_out(c, name)]
+        he = [c for c in cases if held_out(c, name)]
+        train += tr
+        held += he
+        tables_train.append(feature_tables(f"{name}-train-{args.sample or 'all'}", tr))
+        tables_held.append(feature_tables(f"{name}-held-{args.sample or 'all'}", he))
+        print(f"{name}: {len(tr)} training cases, {len(he)} held-out cases ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr)
+    t_train = _merge(tables_train)
+    t_held = _merge(tables_held)
+    report: dict = {"cases": {"train": len(train), "held": len(held)}}
+
+    # sentence scorer: LightGBM vs logistic regression, chosen on held-out top-1
+    mask = t_train.s_weights > 0
+    candidates = {
+        "lightgbm": fit_lightgbm(t_train.s_rows[mask], t_train.s_labels[mask], None, SENTENCE_ROUNDS, FEATURES),
+        "logistic": fit_logistic(t_train.s_rows[mask], t_train.s_labels[mask], None, FEATURES),
+    }
+    rows = []
+    scores = {}
+    for kind, spec in candidates.items():
+        logits = _logits(spec, t_held.s_rows)
+        hm = t_held.s_weights > 0
+        scores[kind] = top1(logits, t_held.s_labels, t_held.s_case)
+        rows.append([kind, f"{scores[kind]:.3f}", f"{auc(logits[hm], t_held.s_labels[hm]):.3f}"])
+    chosen = max(scores, key=lambda k: scores[k])
+    sentence_spec = candidates[chosen]
+    print(table(f"sentence scorer, held-out ({len(np.unique(t_held.s_case))} answerable questions); ships: {chosen}",
+                ["model", "top-1 sentence holds the answer", "AUC"], rows))
+    report["sentence"] = {k: round(v, 4) for k, v in scores.items()} | {"chosen": chosen}
+
+    # span ranker
+    span_spec = fit_lightgbm(t_train.sp_rows, t_train.sp_labels, None, SPAN_ROUNDS, SPAN_FEATURES)
+    span_lr = fit_logistic(t_train.sp_rows, t_train.sp_labels, None, SPAN_FEATURES)
+    rows = []
+    for kind, spec in (("lightgbm", span_spec), ("logistic", span_lr)):
+        logits = _logits(spec, t_held.sp_rows)
+        rows.append([kind, f"{top1(logits, t_held.sp_labels, t_held.sp_case):.3f}"])
+    recall = np.mean([t_held.sp_labels[t_held.sp_case == n].max() > 0 for n in np.unique(t_held.sp_case)]) if len(t_held.sp_case) else 0
+    print(table(f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f})",
+                ["model", "best candidate is the gold answer (of those with one)"], rows))
+
+    # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
+    c_rows, c_labels = confidence_table(held, sentence_spec)
+
+    def fit_conf(r, y):
+        return fit_logistic(r, y, None, CONFIDENCE_FEATURES, c=0.5)
+
+    def fit_conf_lgb(r, y):
+        return fit_lightgbm(r, y, None, 150, CONFIDENCE_FEATURES)
+
+    rows = []
+    oof = {}
+    for kind, fit in (("logistic", fit_conf), ("lightgbm", fit_conf_lgb)):
+        probs = out_of_fold(c_rows, c_labels, fit)
+        oof[kind] = probs
+        brier = float(np.mean((probs - c_labels) ** 2))
+        rows.append([kind, f"{auc(probs, c_labels):.3f}", f"{brier:.4f}", f"{calibration_error(probs, c_labels):.4f}"])
+    print(table(f"confidence, held-out 5-fold ({len(c_labels)} questions, {int(c_labels.sum())} with the answer on top)",
+                ["model", "AUC", "Brier", "calibration error"], rows))
+    confidence_spec = fit_conf(c_rows, c_labels)
+
+    spec = {
+        "format": 1,
+        "sentence_model": sentence_spec,
+        "span_model": span_spec,
+        "confidence_model": confidence_spec,
+        "second_sentence_ratio": 0.5,
+        "span_min_prob": 0.3,
+        "no_short_answer_types": ["reason"],
+    }
+    reader = Reader(spec)
+    held_reads = read_cases(reader, held)
+    spec["span_min_prob"], span_rows = choose_span_threshold(reader, held)
+    print(table("short answer shown when the span ranker's probability ≥ t (held-out, answerable)",
+                ["t", "shown", "EM of shown", "F1 of shown"], span_rows))
+    reader = Reader(spec)
+    held_reads = read_cases(reader, held)
+    validation = held_reads + ([] if args.no_seed else read_cases(reader, seed_cases()))
+    threshold, t_rows = choose_threshold([r.confidence for r in validation if r.answerable],
+                                         [r.confidence for r in validation if not r.answerable])
+    print(table(f"found = confidence ≥ t on validation (held-out DRCD + trial{'' if args.no_seed else ' + seed-dev'})",
+                ["t", "answerable answered", "unanswerable refused"], t_rows[::3]))
+    spec["suggested_min_confidence"] = threshold
+    figures = summarise(held_reads, threshold)
+    print(table(f"held-out reader figures at confidence ≥ {threshold}", ["metric", "value"], [[k, v] for k, v in figures.items()]))
+    spec["trained_on"] = {
+        "training": {"drcd": "DRCD dev (simplified), 80 % of articles by id hash", "cmrc-trial": "CMRC 2018 trial, 50 % of articles"},
+        "held_out": "the other DRCD and trial articles (calibration, thresholds) and seed-dev (threshold)",
+        "cases": report["cases"],
+        "sentence_rows": int(len(t_train.s_rows)),
+        "span_rows": int(len(t_train.sp_rows)),
+        "sample": args.sample,
+        "not_used": "CMRC 2018 dev (report only)",
+    }
+    spec["validation"] = {"sentence_top1": report["sentence"], "held_out": figures}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in {time.perf_counter() - started:.0f} s")
+    return spec
+
+
+def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, list[list]]:
+    """Show a short answer when it is more likely right than wrong: the threshold with the most
+    (F1 − 0.5) summed over the answers shown, on held-out answerable questions."""
+    probs, f1s, ems = [], [], []
+    for case in cases:
+        if not case.answers or case.query.answer_type in reader.no_short:
+            continue
+        r = reader.with_idf(case.idf)
+        view = part_view(case.query, 0, r.idf, r.unknown_idf)
+        rows, refs = sentence_features(view, case.hits)
+        if not refs:
+            continue
+        best = refs[int(np.argmax(r.sentences.logits(rows)))]
+        span_rows, spans = span_features(view, best.info)
+        if not spans:
+            continue
+        logits = r.spans.logits(span_rows)
+        k = int(np.argmax(logits))
+        probs.append(sigmoid(float(logits[k])))
+        f1s.append(f1(case.answers, spans[k].text))
+        ems.append(exact(case.answers, spans[k].text))
+    p, f, e = np.asarray(probs), np.asarray(f1s), np.asarray(ems)
+    rows, best, best_gain = [], 0.5, -1e9
+    for t in [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]:
+        shown = p >= t
+        gain = float((f[shown] - 0.5).sum())
+        rows.append([t, f"{shown.mean():.3f}", f"{e[shown].mean() if shown.any() else 0:.3f}", f"{f[shown].mean() if shown.any() else 0:.3f}"])
+        if gain > best_gain:
+            best, best_gain = t, gain
+    return best, rows
+
+
+def summarise(reads: list[Read], threshold: float) -> dict:
+    ans = [r for r in reads if r.answerable]
+    una = [r for r in reads if not r.answerable]
+
+    def mean(values) -> float:
+        values = list(values)
+        return round(float(np.mean(values)), 4) if values else float("nan")
+
+    return {
+        "answerable": len(ans),
+        "unanswerable (paragraph removed)": len(una),
+        "answer in quotes": mean(r.in_quotes for r in ans),
+        "answer in first quote": mean(r.top_quote for r in ans),
+        "answered (answerable)": mean(r.confidence >= threshold for r in ans),
+        "refused (paragraph removed)": mean(r.confidence < threshold for r in una),
+        "short answer shown": mean(r.short is not None for r in ans),
+        "short answer EM / F1 (shown)": f"{mean(exact(r.answers, r.short) for r in ans if r.short)} / "
+        f"{mean(f1(r.answers, r.short) for r in ans if r.short)}",
+        "best span EM / F1 (all)": f"{mean(exact(r.answers, r.best_span) for r in ans)} / {mean(f1(r.answers, r.best_span) for r in ans)}",
+    }
+
+
+def _merge(parts: list[Tables]) -> Tables:
+    offset = 0
+    out = []
+    for t in parts:
+        out.append(Tables(t.s_rows, t.s_labels, t.s_weights, t.s_case + offset, t.sp_rows, t.sp_labels, t.sp_case + offset))
+        offset += int(max(t.s_case.max(initial=0), t.sp_case.max(initial=0))) + 1
+    return Tables(*(np.concatenate([getattr(t, f) for t in out]) for f in Tables.__dataclass_fields__))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Features of (question part, retrieved sentence) pairs for the learned sentence scorer.
+
+Everything a rule used to decide is a feature here, and the weights are learned (bench/train_answerer.py):
+how much of the question the sentence, its neighbours and its title cover (idf-weighted words and
+character n-grams), whether it holds what the question asks for (a new number with the asked-for unit,
+a date, a person, place or organisation name, a list, a reason), where retrieval ranked it, and its
+position and length. A sentence's own analysis (segmentation, POS tags) is cached per chunk, so a
+warm question only pays for the comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import rjieba
+
+from retrieval.query import ANSWER_TYPES, QUESTION_WORDS, Part, Query
+from retrieval.search import Hit
+from retrieval.tokenize import tokenize
+
+NUM = r"[0-9０-９]+(?:[.．,][0-9]+)*|[零〇一二两三四五六七八九十百千万亿]+"
+_NUMBER = re.compile(NUM)
+_NUM_UNIT = re.compile(rf"(?:{NUM})\s*(?:余|多|多万|余万|万|亿|千|百)?\s*[\u4e00-\u9fff%％]")
+_DATE = re.compile(
+    rf"(?:{NUM})\s*(?:年|月|日|号|世纪|年代)|[上下]午|年底|年初|月底|月初|今年|去年|明年|前夕|期间|朝|时期"
+)
+_QUOTE = re.compile(r"[“「『《][^”」』》]{1,40}[”」』》]")
+_REASON = re.compile(r"因为|由于|为了|因此|所以|以便|旨在|目的|原因|导致|使得|从而|是为|为此|之所以")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_ASKED_UNIT = re.compile(r"(?:多少|几)个?([\u4e00-\u9fff])")
+_PUNCT = re.compile(r"[\s\W_]+")
+_ASKING_WORDS = re.compile("|".join(sorted(QUESTION_WORDS, key=len, reverse=True)))
+
+FEATURES = (
+    "cov_s", "cov_w", "cov_t", "cov_all", "bi_s", "bi_w", "tri_s", "uni_s",
+    "focus_s", "focus_w", "focus3_s", "cov_rel", "bi_rel", "cov_rank",
+    "hit_rank", "hit_score", "hit_score_rel", "bm25_rank", "dense_rank",
+    "sent_pos", "sent_pos_rel", "sent_len", "q_len",
+    *(f"q_{t}" for t in ANSWER_TYPES),
+    "s_number_new", "s_num_unit", "s_date", "s_person_new", "s_place_new", "s_org_new",
+    "s_quote", "s_list_sep", "s_reason", "type_match", "new_frac", "unit_match", "q_is_list",
+    "part_index", "parts",
+)  # fmt: skip
+INDEX = {name: k for k, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True)
+class SentenceInfo:
+    start: int  # span in the chunk's text
+    end: int
+    text: str
+    norm: str  # without punctuation or spaces, lower-case: what substring checks look at
+    terms: frozenset[str]
+    bigrams: frozenset[str]
+    chars: frozenset[str]
+    tagged: tuple[tuple[str, str], ...]
+    numbers: frozenset[str]
+    persons: frozenset[str]
+    places: frozenset[str]
+    orgs: frozenset[str]
+    units: tuple[str, ...]  # the character after each number
+    has_date: bool
+    has_quote: bool
+    list_sep: int
+    has_reason: bool
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    title_terms: frozenset[str]
+    title_norm: str
+    sentences: tuple[SentenceInfo, ...]
+
+
+def normalise(text: str) -> str:
+    return _PUNCT.sub("", text.lower())
+
+
+def char_ngrams(text: str, n: int) -> set[str]:
+    text = normalise(text)
+    return {text[k : k + n] for k in range(len(text) - n + 1)}
+
+
+def analyse_sentence(text: str, start: int = 0, end: int | None = None) -> SentenceInfo:
+    tagged = tuple((w, t) for w, t in rjieba.tag(text))
+    norm = normalise(text)
+    units = tuple(m.group(0)[-1] for m in _NUM_UNIT.finditer(text))
+    return SentenceInfo(
+        start=start,
+        end=len(text) + start if end is None else end,
+        text=text,
+        norm=norm,
+        terms=frozenset(tokenize(text)),
+        bigrams=frozenset(norm[k : k + 2] for k in range(len(norm) - 1)),
+        chars=frozenset(c for c in norm if _HAN.match(c)),
+        tagged=tagged,
+        numbers=frozenset(_NUMBER.findall(text)),
+        persons=frozenset(w for w, t in tagged if t.startswith("nr") and len(w) >= 2),
+        places=frozenset(w for w, t in tagged if t.startswith("ns") and len(w) >= 2),
+        orgs=frozenset(w for w, t in tagged if t.startswith("nt") and len(w) >= 2),
+        units=units,
+        has_date=bool(_DATE.search(text)),
+        has_quote=bool(_QUOTE.search(text)),
+        list_sep=text.count("、"),
+        has_reason=bool(_REASON.search(text)),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _chunk_info(title: str, text: str, spans: tuple[tuple[int, int], ...]) -> ChunkInfo:
+    sentences = tuple(analyse_sentence(text[a:b], a, b) for a, b in spans)
+    return ChunkInfo(frozenset(tokenize(title)), normalise(title), sentences)
+
+
+def chunk_info(hit: Hit) -> ChunkInfo:
+    chunk = hit.chunk
+    spans = tuple(tuple(s) for s in chunk.sentences) or ((0, len(chunk.text)),)
+    return _chunk_info(chunk.title, chunk.text, spans)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PartView:
+    """What the features compare a sentence with: one part of the question, plus the carried words."""
+
+    part: Part
+    index: int
+    parts: int
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+    bigrams: frozenset[str]
+    trigrams: frozenset[str]
+    chars: frozenset[str]
+    focus: tuple[str, ...]
+    numbers: frozenset[str]
+    words: frozenset[str]
+    unit: str | None
+    is_list: bool
+
+
+def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: float) -> PartView:
+    part = query.parts[index]
+    text = _ASKING_WORDS.sub(" ", part.text + " " + " ".join(query.carried))
+    carried = tuple(t for t in query.terms if any(t in c for c in query.carried))
+    terms = tuple(dict.fromkeys(part.terms + carried))
+    weights = tuple(idf.get(t, unknown_idf) for t in terms)
+    unit = _ASKED_UNIT.search(part.text)
+    focus = tuple(f for f in query.focus if f in part.text or any(f in c for c in query.carried)) or query.focus
+    return PartView(
+        part=part,
+        index=index,
+        parts=len(query.parts),
+        terms=terms,
+        weights=weights,
+        bigrams=frozenset(char_ngrams(text, 2)),
+        trigrams=frozenset(char_ngrams(text, 3)),
+        chars=frozenset(c for c in normalise(text) if _HAN.match(c)),
+        focus=focus[:3],
+        numbers=frozenset(_NUMBER.findall(part.text)),
+        words=frozenset(w for w, _ in query.tagged) | frozenset(query.carried),
+        unit=unit.group(1) if unit else None,
+        is_list=query.is_list,
+    )
+
+
+def _coverage(view: PartView, terms: frozenset[str] | set[str], total: float) -> float:
+    return sum(w for t, w in zip(view.terms, view.weights) if t in terms) / total
+
+
+def _frac(grams: frozenset[str], found: frozenset[str] | set[str]) -> float:
+    return len(grams & found) / len(grams) if grams else 0.0
+
+
+@dataclass(frozen=True)
+class SentenceRef:
+    hit_rank: int
+    sentence: int
+    info: SentenceInfo
+
+
+def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, list[SentenceRef]]:
+    """One row of `FEATURES` per sentence of every hit, in hit then sentence order."""
+    refs: list[SentenceRef] = []
+    rows: list[list[float]] = []
+    total = sum(view.weights) or 1.0
+    top_score = max((h.score for h in hits), default=1.0) or 1.0
+    type_onehot = [1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES]
+    q_len = float(len(view.part.text))
+    for rank, hit in enumerate(hits):
+        info = chunk_info(hit)
+        sentences = info.sentences
+        n = len(sentences)
+        for k, s in enumerate(sentences):
+            window_terms = set(s.terms)
+            window_bigrams = set(s.bigrams)
+            window_text = s.norm
+            if k > 0:
+                window_terms |= sentences[k - 1].terms
+                window_bigrams |= sentences[k - 1].bigrams
+                window_text = sentences[k - 1].norm + window_text
+            if k + 1 < n:
+                window_terms |= sentences[k + 1].terms
+                window_bigrams |= sentences[k + 1].bigrams
+                window_text += sentences[k + 1].norm
+            cov_s = _coverage(view, s.terms, total)
+            focus = view.focus
+            focus_s = 1.0 if focus and focus[0] in s.norm else 0.0
+            focus_w = 1.0 if focus and (focus[0] in window_text or focus[0] in info.title_norm) else 0.0
+            focus3 = sum(1 for f in focus if f in s.norm) / len(focus) if focus else 0.0
+            number_new = bool(s.numbers - view.numbers)
+            num_unit = bool(s.units) and number_new
+            person_new = bool(s.persons - view.words)
+            place_new = bool(s.places - view.words)
+            org_new = bool(s.orgs - view.words)
+            content = [w for w, t in s.tagged if len(w) >= 2]
+            new_frac = sum(1 for w in content if w not in view.words) / len(content) if content else 0.0
+            match = {
+                "number": num_unit or number_new,
+                "date": s.has_date,
+                "person": person_new,
+                "place": place_new or org_new,
+                "org": org_new or s.has_quote,
+                "list": s.list_sep > 0 or "和" in s.text or "及" in s.text,
+                "reason": s.has_reason,
+                "other": True,
+            }[view.part.answer_type]
+            rows.append(
+                [
+                    cov_s,
+                    _coverage(view, window_terms, total),
+                    _coverage(view, info.title_terms, total),
+                    _coverage(view, window_terms | info.title_terms, total),
+                    _frac(view.bigrams, s.bigrams),
+                    _frac(view.bigrams, window_bigrams),
+                    sum(1 for g in view.trigrams if g in s.norm) / len(view.trigrams) if view.trigrams else 0.0,
+                    _frac(view.chars, s.chars),
+                    focus_s,
+                    focus_w,
+                    focus3,
+                    0.0,  # cov_rel, filled below
+                    0.0,  # bi_rel
+                    0.0,  # cov_rank
+                    float(rank),
+                    float(hit.score),
+                    float(hit.score / top_score),
+                    float(hit.bm25_rank or 101),
+                    float(hit.dense_rank or 101),
+                    float(k),
+                    k / max(1, n - 1),
+                    float(len(s.text)),
+                    q_len,
+                    *type_onehot,
+                    float(number_new),
+                    float(num_unit),
+                    float(s.has_date),
+                    float(person_new),
+                    float(place_new),
+                    float(org_new),
+                    float(s.has_quote),
+                    float(min(s.list_sep, 10)),
+                    float(s.has_reason),
+                    float(match),
+                    new_frac,
+                    float(bool(view.unit) and view.unit in s.units and number_new),
+                    float(view.is_list),
+                    float(view.index),
+                    float(view.parts),
+                ]
+            )
+            refs.append(SentenceRef(rank, k, s))
+    if not rows:
+        return np.zeros((0, len(FEATURES)), dtype=np.float32), refs
+    matrix = np.asarray(rows, dtype=np.float32)
+    cov, bi = matrix[:, INDEX["cov_s"]], matrix[:, INDEX["bi_s"]]
+    matrix[:, INDEX["cov_rel"]] = cov - cov.max()
+    matrix[:, INDEX["bi_rel"]] = bi - bi.max()
+    order = np.argsort(-cov, kind="stable")
+    ranks = np.empty(len(cov), dtype=np.float32)
+    ranks[order] = np.arange(len(cov), dtype=np.float32)
+    matrix[:, INDEX["cov_rank"]] = np.minimum(ranks, 30)
+    return matrix, refs
+
+
+# -- question-level features: does the best sentence answer at all? -----------------------------------
+CONFIDENCE_FEATURES = (
+    "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
+    "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
+    *(f"q_{t}" for t in ANSWER_TYPES),
+)  # fmt: skip
+
+
+def confidence_features(view: PartView, rows: np.ndarray, logits: np.ndarray, idf: Mapping[str, float], hits: Sequence[Hit]) -> np.ndarray:
+    order = np.argsort(-logits, kind="stable")
+    best = rows[order[0]]
+    second = float(logits[order[1]]) if len(order) > 1 else -10.0
+    unknown = sum(1 for t in view.terms if t not in idf) / max(1, len(view.terms))
+    return np.asarray(
+        [
+            float(logits[order[0]]),
+            second,
+            float(logits[order[0]]) - second,
+            best[INDEX["cov_s"]],
+            best[INDEX["cov_all"]],
+            best[INDEX["bi_s"]],
+            best[INDEX["focus_w"]],
+            best[INDEX["type_match"]],
+            best[INDEX["hit_rank"]],
+            float(hits[0].score) if hits else 0.0,
+            unknown,
+            float(len(view.terms)),
+            *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
+        ],
+        dtype=np.float32,
+    )

@@ -1,0 +1,185 @@
+"""The learned answer step: which sentences to quote, the short answer inside them, and how sure it is.
+
+`Reader.read(query, hits)` scores every sentence of the retrieved chunks for each part of the question
+(bot/answer/features.py), quotes the best one per part, extracts a short answer from it when the span
+ranker is confident enough (bot/answer/spans.py), and gives a calibrated `confidence` that the sources
+answer the question. The models ship in `models/answerer.json` (LightGBM text models and logistic weights
+inside JSON: nothing that runs code on load), rebuilt by `python bench/train_answerer.py`, which also
+records what they were trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.query import Query
+from retrieval.search import Hit
+
+from .features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
+from .spans import SPAN_FEATURES, span_features
+
+MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
+
+
+class ModelFileError(ValueError):
+    """The shipped answer model is missing or does not match this code's features."""
+
+
+class Scorer:
+    """A binary scorer from its JSON description: LightGBM text model or standardised logistic weights."""
+
+    def __init__(self, spec: Mapping[str, Any], features: Sequence[str]) -> None:
+        if list(spec.get("features", [])) != list(features):
+            raise ModelFileError("the answer model was trained on other features; run bench/train_answerer.py")
+        self.kind = spec["kind"]
+        self.booster: Any = None
+        if self.kind == "lightgbm":
+            import lightgbm
+
+            self.booster = lightgbm.Booster(model_str=spec["model"])
+        elif self.kind == "logistic":
+            self.mean = np.asarray(spec["mean"], dtype=np.float64)
+            self.scale = np.asarray(spec["scale"], dtype=np.float64)
+            self.coef = np.asarray(spec["coef"], dtype=np.float64)
+            self.intercept = float(spec["intercept"])
+        else:
+            raise ModelFileError(f"unknown scorer kind {self.kind!r}")
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) == 0:
+            return np.zeros(0)
+        if self.booster is not None:
+            return np.asarray(self.booster.predict(rows, raw_score=True, num_threads=1), dtype=np.float64)
+        return ((rows - self.mean) / self.scale) @ self.coef + self.intercept
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A quoted sentence: `start`/`end` are offsets in the hit's chunk text."""
+
+    hit_rank: int  # 0-based rank of the hit
+    start: int
+    end: int
+    text: str
+    part: int
+    score: float
+    short: tuple[int, int] | None = None  # the short answer's span in the chunk text
+
+
+@dataclass(frozen=True)
+class Reading:
+    quotes: tuple[Quote, ...]
+    short_answer: str | None
+    confidence: float
+    answer_type: str
+    part_confidences: tuple[float, ...] = ()
+    best_span: str | None = None  # the best span even when too unsure to show (for measuring)
+
+
+class Reader:
+    def __init__(self, spec: Mapping[str, Any], idf: Mapping[str, float] | None = None) -> None:
+        self.spec = spec
+        self.sentences = Scorer(spec["sentence_model"], FEATURES)
+        self.spans = Scorer(spec["span_model"], SPAN_FEATURES)
+        self.confidence = Scorer(spec["confidence_model"], CONFIDENCE_FEATURES)
+        self.second_ratio = float(spec.get("second_sentence_ratio", 0.5))
+        self.span_min = float(spec.get("span_min_prob", 0.3))
+        self.no_short = frozenset(spec.get("no_short_answer_types", ["reason"]))
+        self.idf: Mapping[str, float] = idf or {}
+        self.unknown_idf = max(self.idf.values(), default=10.0)
+
+    def with_idf(self, idf: Mapping[str, float]) -> Reader:
+        """The same models with the document frequencies of another index (cheap: models are shared)."""
+        other = object.__new__(Reader)
+        other.__dict__.update(self.__dict__)
+        other.idf = idf
+        other.unknown_idf = max(idf.values(), default=10.0)
+        return other
+
+    def read(self, query: Query, hits: Sequence[Hit], max_sentences: int = 2) -> Reading:
+        if not hits:
+            return Reading((), None, 0.0, query.answer_type)
+        quotes: list[Quote] = []
+        confidences: list[float] = []
+        shorts: list[str | None] = []
+        best_spans: list[str] = []
+        taken: set[str] = set()
+        extra: list[Quote] = []
+        for p in range(len(query.parts)):
+            view = part_view(query, p, self.idf, self.unknown_idf)
+            rows, refs = sentence_features(view, hits)
+            if not refs:
+                continue
+            logits = self.sentences.logits(rows)
+            order = np.argsort(-logits, kind="stable")
+            conf_rows = confidence_features(view, rows, logits, self.idf, hits).reshape(1, -1)
+            confidences.append(sigmoid(float(self.confidence.logits(conf_rows)[0])))
+            best = refs[order[0]]
+            info = best.info
+            span_rows, spans = span_features(view, info)
+            short: tuple[int, int] | None = None
+            text: str | None = None
+            if spans:
+                span_logits = self.spans.logits(span_rows)
+                k = int(np.argmax(span_logits))
+                best_spans.append(spans[k].text)
+                if sigmoid(float(span_logits[k])) >= self.span_min and view.part.answer_type not in self.no_short:
+                    short = (info.start + spans[k].start, info.start + spans[k].end)
+                    text = spans[k].text
+            shorts.append(text)
+            if info.text not in taken:
+                taken.add(info.text)
+                quotes.append(Quote(best.hit_rank, info.start, info.end, info.text, p, float(logits[order[0]]), short))
+            if p == 0:
+                top = sigmoid(float(logits[order[0]]))
+                for k in order[1:6]:
+                    ref = refs[k]
+                    if ref.info.text in taken or sigmoid(float(logits[k])) < self.second_ratio * top:
+                        continue
+                    extra.append(Quote(ref.hit_rank, ref.info.start, ref.info.end, ref.info.text, 0, float(logits[k])))
+                    taken.add(ref.info.text)
+        for quote in extra:
+            if len(quotes) >= max(max_sentences, len(query.parts)):
+                break
+            quotes.append(quote)
+        confidence = float(np.mean(confidences)) if confidences else 0.0
+        short_answer = "，".join(s for s in shorts if s) if shorts and all(shorts) else None
+        return Reading(tuple(quotes), short_answer, confidence, query.answer_type, tuple(confidences),
+                       "，".join(best_spans) or None)
+
+
+def index_idf(bm25: Any) -> dict[str, float]:
+    """Document frequencies straight from the bm25s index (no second pass over the corpus)."""
+    indptr = bm25.scores["indptr"]
+    n = max(1, int(bm25.scores["num_docs"]))
+    df = indptr[1:] - indptr[:-1]
+    return {tok: math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)) for tok, i in bm25.vocab_dict.items() if i < len(df)}
+
+
+@lru_cache(maxsize=4)
+def _load_spec(path: Path) -> dict:
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"answer model not found: {path}; run bench/train_answerer.py") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"answer model {path} is not valid JSON ({exc.msg})") from exc
+    if spec.get("format") != 1:
+        raise ModelFileError(f"answer model {path} has an unknown format")
+    return spec
+
+
+def load_reader(idf: Mapping[str, float] | None = None, path: Path = MODEL_PATH) -> Reader:
+    return Reader(_load_spec(path), idf)

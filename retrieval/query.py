@@ -1,0 +1,162 @@
+"""Analyse a question once: what it asks, of what type, in how many parts, and what earlier turns supply.
+
+Retrieval searches `Query.search_text`; the answer step scores sentences against `Query.terms` and each
+`Part`. The interrogative lexicon below is general Chinese grammar (谁 asks for a person, 多少 for a
+quantity), not words picked from evaluation questions: which of these signals matter, and how much, is
+learned by the answer model (bot/answer), trained on DRCD and CMRC 2018 trial.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rjieba
+
+from .tokenize import tokenize
+
+ANSWER_TYPES = ("number", "date", "person", "place", "org", "list", "reason", "other")
+
+# Ordered: the first matching type wins (哪一年 is a date, not a number; 哪些城市 is a place list).
+_TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("date", re.compile(r"什么时候|何时|哪一?年|哪一?天|哪一?日|几月|几号|几日|哪个月|什么时间|何年|哪个朝代|哪个世纪|日期|年份")),
+    ("person", re.compile(r"谁|哪一?位|哪几位|什么人|何人|哪个人|叫什么名字|姓名")),
+    ("place", re.compile(r"哪里|哪儿|何地|何处|什么地方|哪座|哪个(?:城市|省|国家|地区|县|市|州)|在哪|位于")),
+    ("org", re.compile(r"哪家|哪个(?:公司|机构|组织|单位|部门|团体|学校|大学|球队|队)|什么(?:公司|机构|组织|单位|部门)|哪所|哪支")),
+    ("number", re.compile(r"多少|几(?!乎)|多大|多长|多高|多久|多重|多远|多深|多宽|多快|百分之几|比例|数量")),
+    ("list", re.compile(r"哪些|有什么|有哪|分别")),
+    ("reason", re.compile(r"为什么|为何|什么原因|原因|为了什么|怎么会|何以")),
+)
+# Any interrogative: marks a clause as a part of the question (not just context).
+_ASKING = re.compile("|".join(p.pattern for _, p in _TYPE_PATTERNS) + r"|什么|哪|怎样|怎么|如何|是否|吗")
+_CLAUSE = re.compile(r"[，,；;？?！!、]")
+_PRONOUN = re.compile(r"^(?:那么|那|请问)?(?:她|他|它|其|该|这|此|那)|(?:她|他|它)(?:们)?(?:的|在|是|参加|担任|曾|有)")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Words that only say a question is being asked: never a topic, never carried over.
+QUESTION_WORDS = frozenset(
+    "什么 哪 哪些 哪个 哪位 哪里 哪儿 哪家 哪座 哪年 哪天 几 多少 怎么 怎样 如何 为什么 为何 是否 谁 "
+    "请问 一下 吗 呢 吧 么 何 何时 何地 何处".split()
+)
+_ENTITY_TAGS = ("nr", "ns", "nt", "nz")
+_CONTENT_POS = frozenset("nvajlie")  # nouns, verbs, adjectives, idioms, abbreviations, `eng`: what a question is about
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing the question asks (a two-part question has two)."""
+
+    text: str
+    answer_type: str
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # the question as asked
+    search_text: str  # what retrieval searches: carried words + the question
+    answer_type: str  # the first part's type
+    parts: tuple[Part, ...]
+    terms: tuple[str, ...]  # search-mode words of the question and what earlier turns supply
+    focus: tuple[str, ...]  # content words, rarest first
+    tagged: tuple[tuple[str, str], ...]  # (word, POS) of the question, one segmentation shared by everyone
+    carried: tuple[str, ...] = ()  # words taken from earlier turns
+
+    @property
+    def is_list(self) -> bool:
+        return any(p.answer_type == "list" for p in self.parts) or bool(re.search(r"哪些|分别|哪几", self.text))
+
+
+def answer_type(text: str) -> str:
+    for name, pattern in _TYPE_PATTERNS:
+        if pattern.search(text):
+            return name
+    return "other"
+
+
+def _terms(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for t in tokenize(text) if t not in QUESTION_WORDS))
+
+
+def split_parts(question: str) -> list[str]:
+    """`…实施了多少个项目，投入了多少资金` → two parts; clauses that ask nothing attach to the next part.
+
+    A later part borrows the first part's subject (the words before its interrogative), so
+    `覆盖了多少职工` is read as `威海市去年签订了…覆盖了多少职工`.
+    """
+    pieces = [p.strip() for p in _CLAUSE.split(question) if p.strip()]
+    parts: list[str] = []
+    pending = ""
+    for piece in pieces:
+        if _ASKING.search(piece):
+            parts.append(pending + piece)
+            pending = ""
+        else:
+            pending += piece
+    if pending:
+        if parts:
+            parts[-1] += pending
+        else:
+            parts.append(pending)
+    if len(parts) <= 1:
+        return [question.strip()]
+    first = _ASKING.search(parts[0])
+    subject = parts[0][: first.start()] if first else ""
+    return [parts[0]] + [p if subject in p else subject + p for p in parts[1:]]
+
+
+def _turn(turn: Any) -> tuple[str, str]:
+    if isinstance(turn, Mapping):
+        return str(turn.get("role", "")), str(turn.get("content", ""))
+    if isinstance(turn, tuple):
+        return str(turn[0]), str(turn[1])
+    return str(getattr(turn, "role", "")), str(getattr(turn, "content", ""))
+
+
+def previous_answer_entity(answer: str) -> str | None:
+    """The thing an earlier answer named: its short answer (before the first `。`), else its first name."""
+    head = answer.split("。", 1)[0].strip()
+    if head and len(head) <= 16 and not head.startswith("根据资料") and "资料中没有" not in head:
+        return head
+    for word, tag in rjieba.tag(answer[:200]):
+        if tag.startswith("nr") and len(word) >= 2:
+            return word
+    return None
+
+
+def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float] | None = None) -> list[str]:
+    """Words an earlier turn supplies: the previous question's rarest words the question lacks, and
+    the previous answer's entity when the question points back at it (她/他/该/这…)."""
+    turns = [_turn(t) for t in history]
+    previous = [content for role, content in turns if role == "user" and content.strip()]
+    if not previous:
+        return []
+    idf = idf or {}
+    current = set(tokenize(question))
+    borrowed = [t for t in _terms(previous[-1]) if t not in current and len(t) > 1 and _HAN.search(t)]
+    borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
+    answers = [content for role, content in turns if role == "assistant" and content.strip()]
+    if answers and _PRONOUN.search(question):
+        entity = previous_answer_entity(answers[-1])
+        if entity and entity not in question:
+            borrowed.insert(0, entity)
+    return borrowed
+
+
+def analyse(question: str, history: Sequence[Any] | None = None, idf: Mapping[str, float] | None = None) -> Query:
+    """The one analysis of a question (with its conversation) that retrieval and the answer step share."""
+    text = question.strip()
+    carried = tuple(carried_words(text, history, idf)) if history else ()
+    tagged = tuple((w, t) for w, t in rjieba.tag(text))
+    parts = tuple(Part(p, answer_type(p), _terms(p)) for p in split_parts(text))
+    terms = tuple(dict.fromkeys(_terms(text) + tuple(t for c in carried for t in _terms(c) or (c,))))
+    idf = idf or {}
+    content = [w for w, t in tagged if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS]
+    focus = tuple(sorted(dict.fromkeys(content), key=lambda w: -idf.get(w, 0.0)))
+    search_text = (" ".join(carried) + " " + text).strip() if carried else text
+    return Query(text, search_text, parts[0].answer_type, parts, terms, focus, tagged, carried)
+
+
+def entity_words(tagged: Sequence[tuple[str, str]]) -> set[str]:
+    return {w for w, t in tagged if t.startswith(_ENTITY_TAGS)}

@@ -1,0 +1,71 @@
+"""Query analysis: answer types, multi-part questions, follow-ups carrying the conversation."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.query import analyse, answer_type, split_parts
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("青海省总工会2023年计划投入多少专项经费？", "number"),
+        ("泽库县的“高原职工氧吧”计划什么时候投入使用？", "date"),
+        ("湖南省委主题教育办的常务副主任叫什么名字？", "person"),
+        ("青海省总工会的疗休养活动是在哪里办的？", "place"),
+        ("粤港澳大湾区工会第三次联席会议由哪家工会轮值主办？", "org"),
+        ("青海省总工会组建了哪些工会联合会？", "list"),
+        ("全总为什么把“服务月”改成“服务季”？", "reason"),
+        ("谢成俊当时担任什么职务？", "other"),
+    ],
+)
+def test_answer_types(question: str, expected: str) -> None:
+    assert answer_type(question) == expected
+
+
+def test_two_part_question_splits_and_keeps_the_subject() -> None:
+    parts = split_parts("城北区招聘会实施了多少个项目，投入了多少资金？")
+    assert len(parts) == 2
+    assert "投入了多少资金" in parts[1]
+    assert parts[1].startswith("城北区招聘会"), "the second part borrows the first part's subject"
+
+
+def test_who_and_what_post_are_two_parts_of_different_types() -> None:
+    query = analyse("带队的是谁、担任什么职务？")
+    assert [p.answer_type for p in query.parts] == ["person", "other"]
+
+
+def test_context_clause_attaches_to_the_part_it_introduces() -> None:
+    query = analyse("在中央党校举行的研讨班，开班式是哪位常委主持的？")
+    assert len(query.parts) == 1
+    assert query.answer_type == "person"
+
+
+def test_list_inside_a_question_is_not_split() -> None:
+    assert len(analyse("西宁、海东两市一共有多少名职工参加？").parts) == 1
+
+
+def test_follow_up_carries_the_previous_question_and_answer() -> None:
+    history = [
+        ("user", "青海首位“大国工匠年度人物”是谁？"),
+        ("assistant", "田得梅。根据资料：……成为青海首位“大国工匠年度人物”。[1]"),
+    ]
+    query = analyse("她参加过哪些水电站的建设？", history)
+    assert "田得梅" in query.carried, "a pronoun refers to the previous answer's person"
+    assert "工匠" in query.search_text
+    assert query.search_text.endswith("她参加过哪些水电站的建设？")
+    assert query.answer_type == "list"
+
+
+def test_standalone_question_carries_nothing() -> None:
+    query = analyse("威海市去年签订了多少份集体合同？")
+    assert query.carried == ()
+    assert query.search_text == query.text
+
+
+def test_focus_is_rarest_first_and_drops_question_words() -> None:
+    idf = {"集体合同": 5.0, "签订": 2.0, "威海市": 4.0}
+    query = analyse("威海市去年签订了多少份集体合同？", idf=idf)
+    assert query.focus[0] == "集体合同"
+    assert "多少" not in query.focus
