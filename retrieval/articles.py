@@ -76,6 +76,7 @@ def split_articles(doc: SourceDoc) -> list[Article]:
     current: Article | None = None
     i = start
     n = len(blocks)
+    plain_until = start  # blocks before this were already tried as a headline run and are body text
 
     def headline_part(k: int) -> bool:
         return title_like(blocks[k], before_byline=k + 1 < n and blocks[k + 1].kind == "byline")
@@ -85,10 +86,14 @@ def split_articles(doc: SourceDoc) -> list[Article]:
         if block.kind == "toc":
             i += 1
             continue
-        if headline_part(i) and not _NUMBERED.match(block.text):
+        if i >= plain_until and headline_part(i) and not _NUMBERED.match(block.text):
             j = i
             while j < n and headline_part(j) and (j == i or not _NUMBERED.match(blocks[j].text)):
                 j += 1
+            # Every run starting inside i..j ends at j too, so if this one is not a headline
+            # (no body after it), none of them is: never re-scan it. Re-scanning made a file of
+            # 40k short lines quadratic (over 170 s); bench/robustness.py measures the split.
+            plain_until = j
             run = blocks[i:j]
             if len(run) > 1 and len(run[0].text) >= 6 and _norm(run[0].text) in used_titles:
                 run = run[1:]  # a running header at the top of a page repeats an earlier headline

@@ -103,20 +103,29 @@ def _article_sentences(article: Article, max_len: int) -> list[_Sentence]:
 
 
 def chunk_article(article: Article, chunk_size: int, overlap: int) -> list[tuple[str, int, int, list[tuple[int, int]]]]:
-    """(text, start, end, sentence spans) for each chunk of one article."""
+    """(text, start, end, sentence spans) for each chunk of one article.
+
+    A chunk holds at most `chunk_size` characters of text and spans at most 1.5 × that in the
+    file: a magazine's masthead interleaved with its dropped table of contents was one 306-character
+    chunk covering 1,532 characters of the page, which then filled a whole answer's source budget.
+    """
     sentences = _article_sentences(article, max_len=chunk_size * 2)
+    max_span = chunk_size * 3 // 2
     groups: list[list[int]] = []
     current: list[int] = []
     size = 0
     for k, sentence in enumerate(sentences):
         length = len(sentence.text)
-        if current and size + length > chunk_size:
+        end = sentence.origin[-1] + 1
+        if current and (size + length > chunk_size or end - sentences[current[0]].origin[0] > max_span):
             groups.append(current)
             carry: list[int] = []
             if overlap:
                 for idx in reversed(current[-overlap:]):
                     if sum(len(sentences[c].text) for c in carry) + len(sentences[idx].text) > chunk_size // 2:
                         break  # carried sentences must stay contiguous with the new one
+                    if end - sentences[idx].origin[0] > max_span:
+                        break
                     carry.insert(0, idx)
             current = carry
             size = sum(len(sentences[c].text) for c in current)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,49 +38,131 @@ class SourceDoc:
 @dataclass(frozen=True)
 class CorpusFile:
     path: str
-    digest: str
+    digest: str | None  # None: the file could not be read this time
+    gone: bool = False  # it disappeared between listing and reading
 
 
-def corpus_files(root: Path) -> list[Path]:
-    """The indexable files below `root`, in a stable order."""
+def corpus_name(root: Path, path: Path) -> str:
+    """The name a file is indexed and shown under: its path below `root`, always valid UTF-8.
+
+    A file name that is not UTF-8 keeps its undecodable bytes as `\\xff` escapes, so it can be
+    written to JSON, printed and told apart from its neighbours.
+    """
+    rel = path.relative_to(root).as_posix()
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def short(name: str, limit: int = 120) -> str:
+    """A name fit for a one-line message (paths can be over 4,096 characters long)."""
+    return name if len(name) <= limit else f"{name[: limit // 2]}…{name[-limit // 2 :]}"
+
+
+def corpus_files(root: Path, follow_symlinks: bool = False) -> list[Path]:
+    """The indexable files below `root`, in a stable order.
+
+    Anything that cannot be listed (a folder without permission, a path too long for the OS) is
+    skipped with a warning. Symbolic links that lead outside `root` are not followed unless
+    `follow_symlinks` is set: a link such as `outside.txt -> /etc/hostname` would otherwise make
+    any file the indexing user can read answerable.
+    """
     if not root.exists():
         raise CorpusError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise CorpusError(f"corpus path is not a folder: {root}")
     suffixes = TEXT_SUFFIXES | JSONL_SUFFIXES
-    files = [
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in suffixes and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    real_root = root.resolve()
+    seen_dirs = {real_root}
+
+    def inside(path: Path) -> bool:
+        """May this entry be used? Symlinks must stay inside the corpus (unless allowed)."""
+        if not path.is_symlink() or follow_symlinks:
+            return True
+        target = path.resolve()
+        if target.is_relative_to(real_root):
+            return True
+        log.warning("skipping %s: a symbolic link to outside the corpus folder", short(corpus_name(root, path)))
+        return False
+
+    def unlisted(exc: OSError) -> None:
+        name = os.fsdecode(exc.filename) if exc.filename is not None else str(root)
+        log.warning("skipping %s: %s", short(name), exc.strerror or exc)
+
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=True):
+        base = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            if name.startswith("."):
+                continue
+            try:
+                sub = base / name
+                real = sub.resolve()
+                if not inside(sub) or real in seen_dirs:
+                    continue  # outside the corpus, or a link back to a folder already walked
+                seen_dirs.add(real)
+                keep.append(name)
+            except OSError as exc:
+                unlisted(exc)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
+                continue
+            path = base / name
+            try:
+                if inside(path) and path.is_file():
+                    files.append(path)
+            except OSError as exc:
+                unlisted(exc)
+    for path in files:
+        label = corpus_name(root, path)
+        if label != path.relative_to(root).as_posix():
+            log.warning("file name %s is not UTF-8; indexed under that name", short(label))
+    return sorted(files, key=lambda p: corpus_name(root, p))
 
 
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def read_bytes(root: Path, path: Path) -> tuple[CorpusFile, bytes | None]:
+    """The file's bytes, or None with a one-line warning when the OS will not give them."""
+    rel = corpus_name(root, path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        log.warning("skipping %s: it disappeared while indexing", short(rel))
+        return CorpusFile(rel, None, gone=True), None
+    except OSError as exc:
+        log.warning("skipping %s: cannot read it (%s)", short(rel), exc.strerror or exc)
+        return CorpusFile(rel, None), None
+    return CorpusFile(rel, file_digest(data)), data
+
+
 def read_file(root: Path, path: Path) -> tuple[CorpusFile, list[SourceDoc]]:
     """Read one file; returns its digest and the documents in it (empty if unreadable)."""
-    rel = path.relative_to(root).as_posix()
-    data = path.read_bytes()
-    entry = CorpusFile(rel, file_digest(data))
-    if b"\x00" in data[:8192]:
-        log.warning("skipping %s: looks like a binary file", rel)
+    entry, data = read_bytes(root, path)
+    if data is None:
         return entry, []
+    return entry, parse_file(entry.path, path.suffix.lower(), data)
+
+
+def parse_file(rel: str, suffix: str, data: bytes) -> list[SourceDoc]:
+    """The documents in one file's bytes; bad content is skipped with a warning naming it."""
+    if b"\x00" in data[:8192]:
+        log.warning("skipping %s: looks like a binary file", short(rel))
+        return []
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        log.warning("skipping %s: not UTF-8 text (byte %d)", rel, exc.start)
-        return entry, []
+        log.warning("skipping %s: not UTF-8 text (byte %d)", short(rel), exc.start)
+        return []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
-        return entry, list(_jsonl_docs(rel, text))
+        return list(_jsonl_docs(rel, text))
     if not text.strip():
-        log.warning("skipping %s: empty file", rel)
-        return entry, []
-    return entry, [SourceDoc(name=rel, path=rel, text=text, markdown=suffix != ".txt")]
+        log.warning("skipping %s: empty file", short(rel))
+        return []
+    return [SourceDoc(name=rel, path=rel, text=text, markdown=suffix != ".txt")]
 
 
 def _jsonl_docs(rel: str, text: str) -> Iterator[SourceDoc]:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, make_settings
 from bot.service import AnswerService
-from retrieval.index import IndexDamaged, IndexMismatch, IndexNotFound, current_version, load_index
+from retrieval.index import FORMAT_VERSION, IndexDamaged, IndexMismatch, IndexNotFound, current_version, load_index
 from retrieval.loading import CorpusError
 
 
@@ -57,7 +57,8 @@ def test_unchanged_corpus_embeds_nothing_and_changed_file_only_its_chunks(servic
     service.embedder.embedded = 0
     changed = service.build()
     assert changed.changed == ["news.md"]
-    assert changed.embedded == service.embedder.embedded == news_chunks + 1
+    # only the new article is embedded: the file's unchanged chunks keep their vectors
+    assert changed.embedded == service.embedder.embedded == 1 and changed.reused == news_chunks
     after = load_index(service.settings.index_dir)
     for chunk in after.chunks:  # the untouched file kept its vectors
         if chunk.path == "paper.txt":
@@ -106,7 +107,7 @@ def test_index_files_are_json_faiss_and_npy_never_pickle(service):
     assert manifest["embedder"] == service.embedder.name and manifest["dim"] == service.embedder.dim
     assert set(manifest["files"]) == {"news.md", "paper.txt"}
     assert manifest["chunker"]["size"] == service.settings.chunk_size
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
 
 
 def test_settings_that_do_not_match_the_index_ask_for_a_reindex(service, tmp_path, corpus, embedder):
@@ -114,8 +115,8 @@ def test_settings_that_do_not_match_the_index_ask_for_a_reindex(service, tmp_pat
     other = AnswerService(make_settings(tmp_path, corpus, chunk_size=400), embedder=embedder)
     with pytest.raises(IndexMismatch, match="qabot index"):
         other.ask("威海市签订了多少份集体合同？")
-    report = other.build()  # re-indexing with the new settings rebuilds everything
-    assert report.embedded == report.chunks
+    report = other.build()  # re-indexing with the new settings re-chunks everything
+    assert report.embedded + report.reused == report.chunks  # a chunk whose text is unchanged keeps its vector
     assert other.ask("威海市签订了多少份集体合同？").found
 
 
