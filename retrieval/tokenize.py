@@ -19,10 +19,22 @@ STOPWORDS = frozenset(
 )
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with lone surrogates (which no UTF-8 library accepts) replaced by U+FFFD, one for one.
+
+    Front ends reject them at the edge; this keeps a library call from raising UnicodeEncodeError
+    should one slip through (rjieba and the embedding engine both encode to UTF-8).
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def tokenize(text: str) -> list[str]:
     """Search-mode segmentation: whole words plus their dictionary sub-words (总工会 → 工会)."""
     tokens = []
-    for token in rjieba.cut_for_search(text.lower()):
+    for token in rjieba.cut_for_search(encodable(text).lower()):
         token = token.strip()
         if not token or not _KEEP.search(token) or token in STOPWORDS:
             continue
