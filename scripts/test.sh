@@ -13,4 +13,9 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "could not install chromium: browser tests will skip"
 fi
+# The CJK font the OCR and PDF tests render pages with (Debian's package); without it they skip.
+if [ ! -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null) \
+        || echo "could not install fonts-wqy-zenhei: OCR and PDF tests will skip"
+fi
 exec .venv/bin/python -m pytest -q "$@"
