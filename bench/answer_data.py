@@ -67,7 +67,7 @@ def corpus_dir(name: str) -> Path:
 
 
 def service(name: str) -> AnswerService:
-    svc = service_for(name, corpus_dir(name))
+    svc = service_for(name, corpus_dir(name), embed_threads=1)  # one thread: the machine is shared
     report = svc.build()
     if not report.unchanged:
         print(f"{name}: indexed {report.chunks} chunks in {report.seconds:.0f} s", file=sys.stderr)
@@ -131,26 +131,37 @@ def single_part(query: Query) -> Query:
 
 def build_cases(name: str, sample: int | None = None, top_k: int = TOP_K, quiet: bool = False) -> list[Case]:
     """Answerable and unanswerable cases of one dataset (hits cached per index version)."""
-    svc = service(name)
-    loaded = svc.loaded()
-    searcher, chunks, idf = loaded.searcher, loaded.index.chunks, index_idf(loaded.index.bm25)
-    position = {c.id: k for k, c in enumerate(chunks)}
     corpus_file, questions_file = DATASETS[name]
-    articles = {a["id"]: a for a in read_jsonl(corpus_file)}
     questions = read_jsonl(questions_file)
     if sample:
         questions = questions[:: max(1, len(questions) // sample)][:sample]
-    doc_prefix = corpus_file.name + "#"
+    return retrieve_cases(service(name), read_jsonl(corpus_file), questions, corpus_file.name, name, top_k, quiet)
+
+
+def retrieve_cases(
+    svc: AnswerService,
+    articles: list[dict],
+    questions: list[dict],
+    corpus_name: str,
+    cache_name: str | None = None,
+    top_k: int = TOP_K,
+    quiet: bool = True,
+) -> list[Case]:
+    """Search every question as the service does; keep it answerable, and again with its paragraph removed."""
+    loaded = svc.loaded()
+    searcher, chunks, idf = loaded.searcher, loaded.index.chunks, index_idf(loaded.index.bm25)
+    position = {c.id: k for k, c in enumerate(chunks)}
+    by_id = {a["id"]: a for a in articles}
     key = hashlib.sha1(f"{loaded.index.version}:{top_k}:{len(questions)}:{questions[0]['id']}".encode()).hexdigest()[:12]
-    cache_path = CASES / f"{name}-{key}.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    cache_path = CASES / f"{cache_name}-{key}.json" if cache_name else None
+    cache = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
     started = time.perf_counter()
     out: list[Case] = []
     fresh = 0
     for n, rec in enumerate(questions):
         query = analyse(rec["question"], idf=idf)
-        article = articles[rec["article_id"]]
-        gold_doc = doc_prefix + rec["article_id"]
+        article = by_id[rec["article_id"]]
+        gold_doc = f"{corpus_name}#{rec['article_id']}"
         entry = cache.get(rec["id"])
         if entry is None:
             p_start, p_end = paragraph_span(article["text"], paragraph_of(rec["id"]))
@@ -174,8 +185,8 @@ def build_cases(name: str, sample: int | None = None, top_k: int = TOP_K, quiet:
             hits = [Hit(chunks[i], s, b, d) for i, s, b, d in entry["removed"]]
             out.append(replace(base, id=rec["id"] + ":removed", answers=[], hits=hits, removed=True))
         if not quiet and (n + 1) % 500 == 0:
-            print(f"{name}: {n + 1}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    if fresh:
+            print(f"{cache_name}: {n + 1}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    if fresh and cache_path:
         CASES.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache))
     return out

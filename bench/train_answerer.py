@@ -134,12 +134,57 @@ def feature_tables(name: str, cases: list[Case]) -> Tables:
 
 # -- fitting -------------------------------------------------------------------------------------------
 def fit_lightgbm(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, rounds: int, features) -> dict:
+    """Boosted trees, exported as flat JSON arrays for the numpy evaluator in bot/answer/reader.py."""
     import lightgbm
 
-    data = lightgbm.Dataset(rows, labels, weight=weights, feature_name=[f.replace("-", "_") for f in features],
+    data = lightgbm.Dataset(rows, labels, weight=weights, feature_name=[f"f{k}" for k in range(len(features))],
                             free_raw_data=False)
     booster = lightgbm.train(LGB_PARAMS, data, num_boost_round=rounds)
-    return {"kind": "lightgbm", "features": list(features), "model": booster.model_to_string()}
+    spec = export_trees(booster.dump_model()["tree_info"], features)
+    check = rows[:: max(1, len(rows) // 2000)]
+    assert np.allclose(_logits(spec, check), booster.predict(check, raw_score=True), atol=1e-6), "tree export differs"
+    return spec
+
+
+def export_trees(tree_info: list[dict], features) -> dict:
+    trees = []
+    for info in tree_info:
+        feature, threshold, left, right, leaves = [], [], [], [], []
+
+        def walk(node: dict) -> int:
+            if "leaf_value" in node or "split_feature" not in node:
+                leaves.append(float(node.get("leaf_value", 0.0)))
+                return ~(len(leaves) - 1)
+            if node.get("decision_type", "<=") != "<=":
+                raise ValueError("only numerical splits are exported")
+            k = len(feature)
+            feature.append(int(node["split_feature"]))
+            threshold.append(float(node["threshold"]))
+            left.append(0)
+            right.append(0)
+            left[k] = walk(node["left_child"])
+            right[k] = walk(node["right_child"])
+            return k
+
+        root = walk(info["tree_structure"])
+        if root < 0:  # a tree that is a single leaf: one dummy split with the leaf on both sides
+            feature, threshold, left, right = [0], [0.0], [root], [root]
+        trees.append((feature, threshold, left, right, leaves))
+    width = max(len(t[0]) for t in trees)
+    leaf_width = max(len(t[4]) for t in trees)
+
+    def pad(values: list, size: int, fill) -> list:
+        return values + [fill] * (size - len(values))
+
+    return {
+        "kind": "trees",
+        "features": list(features),
+        "feature": [pad(t[0], width, 0) for t in trees],
+        "threshold": [pad(t[1], width, 0.0) for t in trees],
+        "left": [pad(t[2], width, -1) for t in trees],
+        "right": [pad(t[3], width, -1) for t in trees],
+        "leaf_value": [pad(t[4], leaf_width, 0.0) for t in trees],
+    }
 
 
 def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, features, c: float = 1.0) -> dict:
@@ -246,7 +291,7 @@ def read_cases(reader: Reader, cases: list[Case]) -> list[Read]:
 
 def seed_cases() -> list[Case]:
     """seed-dev as cases (evidence strings as the `answers`; unanswerable ones with none)."""
-    svc = service_for("seeds", ROOT / "seeds")
+    svc = service_for("seeds", ROOT / "seeds", embed_threads=1)
     svc.build()
     loaded = svc.loaded()
     idf = index_idf(loaded.index.bm25)
@@ -286,7 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
     held: list[Case] = []
     tables_train, tables_held = [], []
     for name in ("drcd", "cmrc-trial"):
-        cases = build_cases(name, args.sample)
+        cases = build_cases(name, args.sample, quiet=False)
         tr = [c for c in cases if not held_out(c, name)]
         he = [c for c in cases if held_out(c, name)]
         train += tr
@@ -295,14 +340,30 @@ def main(argv: list[str] | None = None) -> dict:
         tables_held.append(feature_tables(f"{name}-held-{args.sample or 'all'}", he))
         print(f"{name}: {len(tr)} training cases, {len(he)} held-out cases ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr)
-    t_train = _merge(tables_train)
-    t_held = _merge(tables_held)
-    report: dict = {"cases": {"train": len(train), "held": len(held)}}
+    extra = [] if args.no_seed else seed_cases()
+    spec = fit(train, held, _merge(tables_train), _merge(tables_held), extra)
+    spec["trained_on"]["sample"] = args.sample
+    save(spec, args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in {time.perf_counter() - started:.0f} s")
+    return spec
+
+
+def save(spec: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, extra_validation: list[Case],
+        rounds: float = 1.0) -> dict:
+    """Fit the three models on `train`, calibrate and choose thresholds on `held` (+ `extra_validation`).
+
+    `rounds` scales the boosting rounds (a smoke test needs few)."""
+    report: dict = {"cases": {"train": len(train), "held": len(held), "extra_validation": len(extra_validation)}}
 
     # sentence scorer: LightGBM vs logistic regression, chosen on held-out top-1
     mask = t_train.s_weights > 0
     candidates = {
-        "lightgbm": fit_lightgbm(t_train.s_rows[mask], t_train.s_labels[mask], None, SENTENCE_ROUNDS, FEATURES),
+        "lightgbm": fit_lightgbm(t_train.s_rows[mask], t_train.s_labels[mask], None, max(1, int(SENTENCE_ROUNDS * rounds)), FEATURES),
         "logistic": fit_logistic(t_train.s_rows[mask], t_train.s_labels[mask], None, FEATURES),
     }
     rows = []
@@ -319,13 +380,14 @@ def main(argv: list[str] | None = None) -> dict:
     report["sentence"] = {k: round(v, 4) for k, v in scores.items()} | {"chosen": chosen}
 
     # span ranker
-    span_spec = fit_lightgbm(t_train.sp_rows, t_train.sp_labels, None, SPAN_ROUNDS, SPAN_FEATURES)
+    span_spec = fit_lightgbm(t_train.sp_rows, t_train.sp_labels, None, max(1, int(SPAN_ROUNDS * rounds)), SPAN_FEATURES)
     span_lr = fit_logistic(t_train.sp_rows, t_train.sp_labels, None, SPAN_FEATURES)
     rows = []
     for kind, spec in (("lightgbm", span_spec), ("logistic", span_lr)):
         logits = _logits(spec, t_held.sp_rows)
         rows.append([kind, f"{top1(logits, t_held.sp_labels, t_held.sp_case):.3f}"])
-    recall = np.mean([t_held.sp_labels[t_held.sp_case == n].max() > 0 for n in np.unique(t_held.sp_case)]) if len(t_held.sp_case) else 0
+    groups = np.unique(t_held.sp_case)
+    recall = float(np.mean([t_held.sp_labels[t_held.sp_case == n].max() > 0 for n in groups])) if len(groups) else 0.0
     print(table(f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f})",
                 ["model", "best candidate is the gold answer (of those with one)"], rows))
 
@@ -336,20 +398,18 @@ def main(argv: list[str] | None = None) -> dict:
         return fit_logistic(r, y, None, CONFIDENCE_FEATURES, c=0.5)
 
     def fit_conf_lgb(r, y):
-        return fit_lightgbm(r, y, None, 150, CONFIDENCE_FEATURES)
+        return fit_lightgbm(r, y, None, max(1, int(150 * rounds)), CONFIDENCE_FEATURES)
 
     rows = []
-    oof = {}
-    for kind, fit in (("logistic", fit_conf), ("lightgbm", fit_conf_lgb)):
-        probs = out_of_fold(c_rows, c_labels, fit)
-        oof[kind] = probs
+    for kind, fitter in (("logistic", fit_conf), ("lightgbm", fit_conf_lgb)):
+        probs = out_of_fold(c_rows, c_labels, fitter)
         brier = float(np.mean((probs - c_labels) ** 2))
         rows.append([kind, f"{auc(probs, c_labels):.3f}", f"{brier:.4f}", f"{calibration_error(probs, c_labels):.4f}"])
     print(table(f"confidence, held-out 5-fold ({len(c_labels)} questions, {int(c_labels.sum())} with the answer on top)",
                 ["model", "AUC", "Brier", "calibration error"], rows))
     confidence_spec = fit_conf(c_rows, c_labels)
 
-    spec = {
+    spec: dict = {
         "format": 1,
         "sentence_model": sentence_spec,
         "span_model": span_spec,
@@ -358,18 +418,16 @@ def main(argv: list[str] | None = None) -> dict:
         "span_min_prob": 0.3,
         "no_short_answer_types": ["reason"],
     }
-    reader = Reader(spec)
-    held_reads = read_cases(reader, held)
-    spec["span_min_prob"], span_rows = choose_span_threshold(reader, held)
+    spec["span_min_prob"], span_rows = choose_span_threshold(Reader(spec), held)
     print(table("short answer shown when the span ranker's probability ≥ t (held-out, answerable)",
                 ["t", "shown", "EM of shown", "F1 of shown"], span_rows))
     reader = Reader(spec)
     held_reads = read_cases(reader, held)
-    validation = held_reads + ([] if args.no_seed else read_cases(reader, seed_cases()))
+    validation = held_reads + read_cases(reader, extra_validation)
     threshold, t_rows = choose_threshold([r.confidence for r in validation if r.answerable],
                                          [r.confidence for r in validation if not r.answerable])
-    print(table(f"found = confidence ≥ t on validation (held-out DRCD + trial{'' if args.no_seed else ' + seed-dev'})",
-                ["t", "answerable answered", "unanswerable refused"], t_rows[::3]))
+    print(table(f"found = confidence ≥ t on validation (held-out DRCD + trial + {len(extra_validation)} seed-dev)",
+                ["t", "answerable answered", "unanswerable refused"], t_rows[::2]))
     spec["suggested_min_confidence"] = threshold
     figures = summarise(held_reads, threshold)
     print(table(f"held-out reader figures at confidence ≥ {threshold}", ["metric", "value"], [[k, v] for k, v in figures.items()]))
@@ -379,13 +437,9 @@ def main(argv: list[str] | None = None) -> dict:
         "cases": report["cases"],
         "sentence_rows": int(len(t_train.s_rows)),
         "span_rows": int(len(t_train.sp_rows)),
-        "sample": args.sample,
         "not_used": "CMRC 2018 dev (report only)",
     }
     spec["validation"] = {"sentence_top1": report["sentence"], "held_out": figures}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in {time.perf_counter() - started:.0f} s")
     return spec
 
 
@@ -425,9 +479,9 @@ def summarise(reads: list[Read], threshold: float) -> dict:
     ans = [r for r in reads if r.answerable]
     una = [r for r in reads if not r.answerable]
 
-    def mean(values) -> float:
+    def mean(values) -> float | None:
         values = list(values)
-        return round(float(np.mean(values)), 4) if values else float("nan")
+        return round(float(np.mean(values)), 4) if values else None
 
     return {
         "answerable": len(ans),

@@ -3,8 +3,8 @@
 `Reader.read(query, hits)` scores every sentence of the retrieved chunks for each part of the question
 (bot/answer/features.py), quotes the best one per part, extracts a short answer from it when the span
 ranker is confident enough (bot/answer/spans.py), and gives a calibrated `confidence` that the sources
-answer the question. The models ship in `models/answerer.json` (LightGBM text models and logistic weights
-inside JSON: nothing that runs code on load), rebuilt by `python bench/train_answerer.py`, which also
+answer the question. The models ship in `models/answerer.json` (trees exported from LightGBM and logistic
+weights, as JSON arrays: nothing that runs code on load), rebuilt by `python bench/train_answerer.py`, which also
 records what they were trained on.
 """
 
@@ -34,17 +34,20 @@ class ModelFileError(ValueError):
 
 
 class Scorer:
-    """A binary scorer from its JSON description: LightGBM text model or standardised logistic weights."""
+    """A binary scorer from its JSON description: boosted trees (exported from LightGBM) or standardised
+    logistic weights. Trees are evaluated with numpy, all at once, so answering needs no LightGBM."""
 
     def __init__(self, spec: Mapping[str, Any], features: Sequence[str]) -> None:
         if list(spec.get("features", [])) != list(features):
             raise ModelFileError("the answer model was trained on other features; run bench/train_answerer.py")
         self.kind = spec["kind"]
-        self.booster: Any = None
-        if self.kind == "lightgbm":
-            import lightgbm
-
-            self.booster = lightgbm.Booster(model_str=spec["model"])
+        if self.kind == "trees":
+            self.feature = np.asarray(spec["feature"], dtype=np.int64)  # [tree, node]
+            self.threshold = np.asarray(spec["threshold"], dtype=np.float64)
+            self.left = np.asarray(spec["left"], dtype=np.int64)  # child node, or ~leaf when negative
+            self.right = np.asarray(spec["right"], dtype=np.int64)
+            self.leaf_value = np.asarray(spec["leaf_value"], dtype=np.float64)  # [tree, leaf]
+            self.trees = np.arange(self.feature.shape[0])
         elif self.kind == "logistic":
             self.mean = np.asarray(spec["mean"], dtype=np.float64)
             self.scale = np.asarray(spec["scale"], dtype=np.float64)
@@ -56,9 +59,20 @@ class Scorer:
     def logits(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) == 0:
             return np.zeros(0)
-        if self.booster is not None:
-            return np.asarray(self.booster.predict(rows, raw_score=True, num_threads=1), dtype=np.float64)
-        return ((rows - self.mean) / self.scale) @ self.coef + self.intercept
+        x = np.asarray(rows, dtype=np.float64)
+        if self.kind == "logistic":
+            return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        node = np.zeros((len(x), len(self.trees)), dtype=np.int64)
+        row_index = np.arange(len(x))[:, None]
+        while True:
+            inner = node >= 0
+            if not inner.any():
+                break
+            at = np.where(inner, node, 0)
+            value = x[row_index, self.feature[self.trees, at]]
+            step = np.where(value <= self.threshold[self.trees, at], self.left[self.trees, at], self.right[self.trees, at])
+            node = np.where(inner, step, node)
+        return self.leaf_value[self.trees, ~node].sum(axis=1)
 
 
 def sigmoid(x: float) -> float:

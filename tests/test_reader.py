@@ -1,0 +1,133 @@
+"""The learned answer step: the shipped model loads and answers, and retraining works end to end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.answer.reader import MODEL_PATH, ModelFileError, Reader, index_idf, load_reader
+from bot.service import AnswerService
+from conftest import make_settings
+from retrieval.query import analyse
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_shipped_model_is_plain_json_and_records_its_training_data() -> None:
+    raw = MODEL_PATH.read_bytes()
+    spec = json.loads(raw)  # JSON: nothing in it can run code when loaded
+    assert spec["format"] == 1
+    assert "drcd" in spec["trained_on"]["training"]
+    assert "CMRC 2018 dev" in spec["trained_on"]["not_used"]
+    assert 0.0 < spec["suggested_min_confidence"] < 1.0
+    for part in ("sentence_model", "span_model", "confidence_model"):
+        assert spec[part]["kind"] in ("trees", "logistic")
+    assert len(raw) < 5_000_000
+
+
+def test_a_model_for_other_features_is_refused(tmp_path: Path) -> None:
+    spec = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    spec["sentence_model"]["features"] = spec["sentence_model"]["features"][:-1]
+    with pytest.raises(ModelFileError):
+        Reader(spec)
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelFileError):
+        load_reader(path=tmp_path / "bad.json")
+
+
+@pytest.fixture(scope="module")
+def seed_reader(seed_service: AnswerService):
+    loaded = seed_service.loaded()
+    reader = load_reader(index_idf(loaded.index.bm25))
+
+    def read(question: str):
+        query = analyse(question, idf=reader.idf)
+        return reader.read(query, loaded.searcher.search(query.search_text, 5))
+
+    return read
+
+
+@pytest.mark.slow
+def test_reader_gives_the_short_answer_with_its_quote(seed_reader) -> None:
+    reading = seed_reader("青海省总工会2023年计划投入多少专项经费？")
+    assert reading.short_answer == "720万元"
+    assert "720万元" in reading.quotes[0].text
+    start, end = reading.quotes[0].short
+    assert end - start == len("720万元")
+    assert reading.confidence >= load_reader().spec["suggested_min_confidence"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("湖南省委主题教育办的常务副主任叫什么名字？", "何俊峰"),
+        ("2022年“大国工匠年度人物”的评选结果是在哪座城市揭晓的？", "江苏省南京市"),
+    ],
+)
+def test_reader_names_people_and_places(seed_reader, question: str, short: str) -> None:
+    reading = seed_reader(question)
+    assert reading.short_answer is not None and short in reading.short_answer
+    assert short in "".join(q.text for q in reading.quotes)
+
+
+@pytest.mark.slow
+def test_confidence_is_lower_when_the_sources_do_not_answer(seed_reader) -> None:
+    answered = seed_reader("威海市去年签订了多少份集体合同，覆盖了多少职工？")
+    unanswerable = seed_reader("威海市总工会2022年帮助职工追回了多少欠薪？")
+    assert len(answered.quotes) >= 1 and len(answered.part_confidences) == 2
+    assert 0.0 <= unanswerable.confidence < answered.confidence <= 1.0
+
+
+# -- retraining end to end on a tiny synthetic set ----------------------------------------------------
+ARTICLES = [
+    ("a1", "青海拉面", ["青海省总工会2023年计划投入720万元专项经费，安排32批劳模参加疗休养。", "拉面技能竞赛在广州举办，共有300名选手参加。"]),
+    ("a2", "威海工会", ["去年，威海市签订集体合同1780份，覆盖职工32万余人。", "威海市总工会主席张明出席会议并讲话。"]),
+    ("a3", "玉树培训", ["2月19日，为期6天的困难辅警培训班在玉树开班。", "培训班由州总工会支持，共有80名辅警参训。"]),
+    ("a4", "南京发布", ["大国工匠年度人物的评选结果在江苏省南京市揭晓。", "来自青海的田得梅成为青海首位大国工匠年度人物。"]),
+]
+QUESTIONS = [
+    ("a1-0-1", "青海省总工会2023年计划投入多少专项经费？", "720万元"),
+    ("a1-1-1", "拉面技能竞赛在哪里举办？", "广州"),
+    ("a1-1-2", "拉面技能竞赛有多少名选手参加？", "300名"),
+    ("a2-0-1", "威海市去年签订了多少份集体合同？", "1780份"),
+    ("a2-1-1", "威海市总工会主席是谁？", "张明"),
+    ("a3-0-1", "困难辅警培训班为期几天？", "6天"),
+    ("a3-1-1", "培训班有多少名辅警参训？", "80名"),
+    ("a4-0-1", "大国工匠年度人物的评选结果在哪里揭晓？", "江苏省南京市"),
+    ("a4-1-1", "青海首位大国工匠年度人物是谁？", "田得梅"),
+]
+
+
+def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) -> None:
+    sys.path.insert(0, str(BENCH))
+    from answer_data import paragraph_of, paragraph_span, retrieve_cases
+    from train_answerer import _tables, fit, save
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [json.dumps({"id": i, "title": t, "text": "\n\n".join(p)}, ensure_ascii=False) for i, t, p in ARTICLES]
+    (corpus / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    service = AnswerService(make_settings(tmp_path, corpus), embedder=embedder)
+    service.build()
+    articles = [{"id": i, "title": t, "text": "\n\n".join(p)} for i, t, p in ARTICLES]
+    questions = [{"id": i, "question": q, "answers": [a], "article_id": i.split("-")[0]} for i, q, a in QUESTIONS]
+    cases = retrieve_cases(service, articles, questions, "tiny.jsonl", top_k=3)
+    removed = [c for c in cases if c.removed]
+    assert removed, "removing the answer's paragraph makes unanswerable cases"
+    for case in removed:
+        text = next(a["text"] for a in articles if a["id"] == case.article)
+        start, end = paragraph_span(text, paragraph_of(case.id.split(":")[0]))
+        assert not any(h.chunk.doc == case.gold_doc and h.chunk.start < end and h.chunk.end > start for h in case.hits)
+    spec = fit(cases, cases, _tables(cases), _tables(cases), [], rounds=0.1)
+    out = tmp_path / "answerer.json"
+    save(spec, out)
+    reader = load_reader(index_idf(service.loaded().index.bm25), path=out)
+    query = analyse("威海市去年签订了多少份集体合同？", idf=reader.idf)
+    reading = reader.read(query, service.loaded().searcher.search(query.search_text, 3))
+    assert reading.quotes and "1780份" in reading.quotes[0].text
+    assert 0.0 <= reading.confidence <= 1.0
+    assert spec["trained_on"]["cases"]["train"] == len(cases)
