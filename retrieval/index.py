@@ -35,6 +35,9 @@ from .loading import CorpusError, SourceDoc, corpus_files, corpus_name, parse_fi
 from .tokenize import tokenize
 
 log = logging.getLogger(__name__)
+# FAISS searches one query at a time here, which it runs on one thread anyway; its OpenMP team is
+# only used by batch calls, and concurrent requests already bring their own threads.
+faiss.omp_set_num_threads(1)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported: a stray line per build
 
 FORMAT_VERSION = 2
