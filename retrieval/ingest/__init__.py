@@ -2,7 +2,8 @@
 
 One module per job: `layout` (reading order from boxes), `ocr` (rapidocr with its bundled
 models), `pdf`, `images`, `webpage` (trafilatura), `word` (.docx), `fetch` (safe downloads),
-`feeds` (RSS/Atom polling), `dates` (publication dates), and `extract` (pick by file type).
+`feeds` (RSS/Atom polling), `dates` (publication dates), `extract` (pick by file type),
+`cache` (extracted text by content hash) and `store` (articles added while running).
 Every extractor returns an `Extracted`: the text whose offsets sources cite, its page spans,
 and the article metadata (date, url, author).
 """
