@@ -19,15 +19,11 @@ CLOSERS = "”’」』）)】〕》\"'"
 SOFT_PUNCT = "，,、：:；;（(“‘《〈【—-"
 LEADING_CONTINUATION = "，,。、；;：:！!？?）)」』”’》〉】的了着们地得"
 
-_MARKER = re.compile(
-    r"[（(]\s*(?:上接|下转|接|转)(?:第)?\s*[0-9０-９一二三四五六七八九十]+\s*(?:版|页)\s*[)）]"
-)
+_MARKER = re.compile(r"[（(]\s*(?:上接|下转|接|转)(?:第)?\s*[0-9０-９一二三四五六七八九十]+\s*(?:版|页)\s*[)）]")
 _MD_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _TOC_LINE = re.compile(r"(?:\t|…{2,}|\.{4,}|·{4,})\s*(?:/\s*\S+\s*)?[0-9]{1,3}\s*$")
 _SEPARATOR = re.compile(r"^[\s\-—_=*·.]{3,}$")
-_BYLINE = re.compile(
-    r"^(?:□|■|◎|本报记者|本报通讯员|本报特约记者|新华社记者|特约记者|通讯员|记者)"
-)
+_BYLINE = re.compile(r"^(?:□|■|◎|本报记者|本报通讯员|本报特约记者|新华社记者|特约记者|通讯员|记者)")
 _NAME_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 _NUMBERED = re.compile(
     r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十0-9]+[)）]|[0-9]+[、.．](?!\d)|第[一二三四五六七八九十]+[，、,]|[一二三四五六七八九十]是)"
@@ -36,7 +32,7 @@ _TRAILING_PAREN = re.compile(r"(?<=[。！？!?”])\s*[（(][^（()）]{1,30}[)
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     """A cleaned paragraph: the text plus the original spans it was cut from."""
 
@@ -55,7 +51,7 @@ class Block:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     start: int
     end: int  # without the newline
@@ -111,7 +107,8 @@ def _classify(line: _Line) -> None:
     # inline page-jump markers: cut them out of the line
     spans: list[tuple[int, int]] = []
     cursor = 0
-    for match in _MARKER.finditer(text):
+    markers = _MARKER.finditer(text) if "接" in text or "转" in text else ()  # every marker has one
+    for match in markers:
         if match.start() > cursor:
             spans.append((cursor, match.start()))
         if "接" in match.group(0):
@@ -150,8 +147,6 @@ def _dedupe_caption(line: _Line) -> None:
         line.text = parts[0]
 
 
-
-
 def _word_across(left: str, right: str) -> bool:
     """Does a dictionary word straddle the line break? (`…乡镇工` + `会和部分…` → `工会`)"""
     a = left[-4:]
@@ -168,8 +163,10 @@ def _word_across(left: str, right: str) -> bool:
 
 
 def _unbalanced(text: str) -> bool:
-    return text.count("“") > text.count("”") or text.count("《") > text.count("》") or (
-        text.count("（") + text.count("(") > text.count("）") + text.count(")")
+    return (
+        text.count("“") > text.count("”")
+        or text.count("《") > text.count("》")
+        or (text.count("（") + text.count("(") > text.count("）") + text.count(")"))
     )
 
 
