@@ -113,7 +113,7 @@ def split_articles(doc: SourceDoc) -> list[Article]:
                     and not _LEAD.match(blocks[j].text)
                     and not _in_toc(run[0].text, toc_titles)
                 )
-                if is_section:
+                if is_section and current is not None:
                     title = f"{current.title.split(' · ')[0]} · {headline}"
                 else:
                     title = headline

@@ -132,9 +132,7 @@ def _classify(line: _Line) -> None:
         line.kind = "marker"
     elif _TOC_LINE.search(line.text) or _SEPARATOR.match(line.text):
         line.kind = "toc"
-    elif _BYLINE.match(line.text) and len(line.text) <= 40 and "。" not in line.text:
-        line.kind = "byline"
-    elif _NAME_ONLY.match(line.text):
+    elif (_BYLINE.match(line.text) and len(line.text) <= 40 and "。" not in line.text) or _NAME_ONLY.match(line.text):
         line.kind = "byline"
 
 

