@@ -76,3 +76,12 @@ def test_extraction_cache_round_trip_and_damage(tmp_path):
     assert cache.get(digest) is None
     with pytest.raises(ValueError):
         cache.get("../../etc/passwd")
+
+
+def test_article_meta_takes_the_page_and_a_dateline_when_the_document_has_no_date():
+    doc = Extracted(text="甲" * 10 + "\n\n" + "乙" * 10, pages=[PageSpan(1, 0, 10), PageSpan(2, 12, 22)])
+    meta, page = doc.article_meta(13, "新华社北京2023年2月15日电 正文")
+    assert (meta.date, page) == ("2023-02-15", 2)
+    dated = Extracted(text=doc.text, pages=doc.pages, meta=ArticleMeta(date="2023-03-01", url="u"))
+    meta, page = dated.article_meta(0, "新华社北京2023年2月15日电 正文")
+    assert (meta.date, meta.url, page) == ("2023-03-01", "u", 1)

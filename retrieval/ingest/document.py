@@ -60,6 +60,14 @@ class Extracted:
         k = max(0, bisect.bisect_right(starts, offset) - 1)
         return self.pages[k].number
 
+    def article_meta(self, start: int, text: str) -> tuple[ArticleMeta, int | None]:
+        """Metadata and page of the article starting at offset `start`: a page of an e-paper may
+        carry its own dateline; otherwise the document's date, url and author apply."""
+        from .dates import from_dateline
+
+        own = ArticleMeta(date=from_dateline(text))
+        return (own.merged(self.meta) if self.meta.date is None else self.meta), self.page_at(start)
+
     def with_meta(self, fallback: ArticleMeta) -> Extracted:
         return replace(self, meta=self.meta.merged(fallback))
 
