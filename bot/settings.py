@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     embed_threads: int = Field(0, ge=0, le=64)
     chunk_size: int = Field(300, ge=40, le=2000)
     chunk_overlap: int = Field(1, ge=0, le=5)
+    # where the index lives: "folder" (FAISS + bm25s in index_dir) or "milvus" (issue 11, docs/deploy.md)
+    store: Literal["folder", "milvus"] = "folder"
+    milvus_uri: str = ""  # a local path (Milvus Lite, one process) or http://host:19530; empty = <index_dir>/milvus.db
+    milvus_token: SecretStr | None = None  # Zilliz Cloud / a Milvus with authentication
+    milvus_collection: str = Field("qabot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 
     # retrieval and answering
     top_k: int = Field(5, ge=1, le=50)

@@ -63,19 +63,26 @@ class HybridSearcher:
     def search(self, query: str, top_k: int = 5) -> list[Hit]:
         bm25 = self.bm25_ranking(query) if self.bm25_weight > 0 else []
         dense = self.dense_ranking(query)
-        fused: dict[int, Hit] = {}
-        if bm25:
-            top = bm25[0][1] or 1.0
-            for rank, (idx, score) in enumerate(bm25):
-                hit = fused.setdefault(idx, Hit(self.index.chunks[idx], 0.0))
-                hit.score += self.bm25_weight * score / top
-                hit.bm25_rank = rank + 1
-        if dense:
-            high, low = dense[0][1], dense[-1][1]
-            span = max(high - low, 1e-6)
-            for rank, (idx, score) in enumerate(dense):
-                hit = fused.setdefault(idx, Hit(self.index.chunks[idx], 0.0))
-                hit.score += self.dense_weight * (score - low) / span
-                hit.dense_rank = rank + 1
-        ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk.id))
-        return ranked[:top_k]
+        fused = fuse(bm25, dense, self.bm25_weight, self.dense_weight)[:top_k]
+        return [Hit(self.index.chunks[key], score, b, d) for key, score, b, d in fused]
+
+
+def fuse(
+    bm25: list[tuple[int, float]], dense: list[tuple[int, float]], bm25_weight: float, dense_weight: float
+) -> list[tuple[int, float, int | None, int | None]]:
+    """(key, score, BM25 rank, dense rank), best first; ties go to the smaller key. Shared by every store."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, list[int | None]] = {}
+    if bm25:
+        top = bm25[0][1] or 1.0
+        for rank, (key, score) in enumerate(bm25):
+            scores[key] = scores.get(key, 0.0) + bm25_weight * score / top
+            ranks.setdefault(key, [None, None])[0] = rank + 1
+    if dense:
+        high, low = dense[0][1], dense[-1][1]
+        span = max(high - low, 1e-6)
+        for rank, (key, score) in enumerate(dense):
+            scores[key] = scores.get(key, 0.0) + dense_weight * (score - low) / span
+            ranks.setdefault(key, [None, None])[1] = rank + 1
+    ordered = sorted(scores, key=lambda key: (-scores[key], key))
+    return [(key, scores[key], ranks[key][0], ranks[key][1]) for key in ordered]
