@@ -42,6 +42,7 @@ from .index import (
     Embedder,
     IndexConfig,
     IndexDamaged,
+    IndexData,
     IndexMismatch,
     IndexNotFound,
     IndexProblem,
@@ -410,10 +411,8 @@ class MilvusStore:
                 if progress:
                     progress(done, total)
             mark = {"path": rel, "digest": digests[rel], "chunks": len(chunks)}
-            key = f"staged/{staging}/{xxhash.xxh3_128_hexdigest(rel.encode('utf-8', 'surrogatepass'))}"
-            self._call(
-                "upsert", self.client.upsert, self.meta, [{"key": key, "value": json.dumps(mark), "v": [0.0, 0.0]}]
-            )
+            row = {"key": _staged_key(staging, rel), "value": json.dumps(mark), "v": [0.0, 0.0]}
+            self._call("upsert", self.client.upsert, self.meta, [row])
         return done, seconds
 
     def publish(self, corpus_dir: Path, embedder: Embedder, config: IndexConfig) -> BuildReport:
@@ -434,6 +433,29 @@ class MilvusStore:
             )
         report = self._publish(staging, base, digests, number, config, skipped)
         report.changed, report.removed = changed, removed
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def import_index(self, index: IndexData, config: IndexConfig, files: dict[str, str] | None = None) -> BuildReport:
+        """Publish a loaded folder index as a Milvus build, re-using its vectors (moving to Milvus embeds nothing)."""
+        started = time.perf_counter()
+        check_compatible(index.manifest, config)
+        digests = dict(files if files is not None else index.manifest.get("files", {}))
+        base, _, number = self._base(config)
+        staging = self._staging(number, base, config)
+        vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal) if index.vectors.ntotal else []
+        for k in range(0, len(index.chunks), INSERT_BATCH):
+            rows = [_row(c, v) for c, v in zip(index.chunks[k : k + INSERT_BATCH], vectors[k : k + INSERT_BATCH])]
+            self._call("insert", self.client.insert, staging, rows)
+        by_path = Counter(chunk.path for chunk in index.chunks)
+        marks = [
+            {"key": _staged_key(staging, rel), "value": json.dumps({"path": rel, "digest": digest, "chunks": by_path[rel]}),
+             "v": [0.0, 0.0]}
+            for rel, digest in digests.items()
+        ]  # fmt: skip
+        for k in range(0, len(marks), 64):
+            self._call("upsert", self.client.upsert, self.meta, marks[k : k + 64])
+        report = self._publish(staging, base, digests, number, config, [])
         report.seconds = time.perf_counter() - started
         return report
 
@@ -506,6 +528,10 @@ class MilvusStore:
                     self._drop_blob(f"staged/{name}/")
         except Exception as exc:  # noqa: BLE001 - housekeeping: the new build is already published
             log.warning("could not drop old Milvus builds (%s)", one_line(exc))
+
+
+def _staged_key(staging: str, rel: str) -> str:
+    return f"staged/{staging}/{xxhash.xxh3_128_hexdigest(rel.encode('utf-8', 'surrogatepass'))}"
 
 
 def _row(chunk: Chunk, vector: np.ndarray) -> dict:

@@ -191,3 +191,15 @@ def test_part_parsing_and_ownership():
     paths = [f"folder/file{k}.txt" for k in range(200)]
     owners = [[p for p in paths if Part(k, 3).owns(p)] for k in (1, 2, 3)]
     assert sorted(p for owned in owners for p in owned) == sorted(paths) and all(owners)
+
+
+def test_importing_a_folder_index_embeds_nothing(tmp_path, corpus):
+    folder = FolderStore(tmp_path / "folder")
+    folder.build(corpus, HashEmbedder(), CONFIG)
+    store = MilvusStore(str(tmp_path / "lite" / "milvus.db"), name="imported")
+    index = folder.open(HashEmbedder(), CONFIG, 0.5, 0.5).index
+    assert index is not None
+    store.import_index(index, CONFIG)
+    assert [hits[0] for hits in top(store)] == [hits[0] for hits in top(folder)]
+    embedder = HashEmbedder()
+    assert store.build(corpus, embedder, CONFIG).unchanged and embedder.embedded == 0

