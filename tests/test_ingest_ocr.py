@@ -64,7 +64,9 @@ def test_pdf_without_a_text_layer_is_read_by_ocr_with_its_page_number(tmp_path):
     first = render(STORY[:3], columns=1, size=SMALL)[0]
     second = render(STORY[3:], columns=1, size=SMALL)[0]
     path = tmp_path / "scanned.pdf"
-    first.image.convert("RGB").save(path, "PDF", resolution=180, save_all=True, append_images=[second.image.convert("RGB")])
+    first.image.convert("RGB").save(
+        path, "PDF", resolution=180, save_all=True, append_images=[second.image.convert("RGB")]
+    )
     found = extract_file(path)
     assert [p.number for p in found.pages] == [1, 2]
     where = found.text.index("22家单位")
