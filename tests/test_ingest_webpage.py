@@ -105,3 +105,12 @@ def test_a_broken_docx_is_an_error_naming_it(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(IngestError, match="broken.docx"):
         extract_file(path)
+
+
+def test_bytes_already_read_are_extracted_under_their_corpus_name():
+    from retrieval.ingest import extract_data
+
+    found = extract_data(page().encode("utf-8"), "news/2023-02-16_page.html")
+    assert found.title == "青海工会投入专项经费" and found.meta.date == "2023-02-16"
+    with pytest.raises(IngestError, match="news/broken.docx"):
+        extract_data(b"PK\x03\x04 junk", "news/broken.docx")

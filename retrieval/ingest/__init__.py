@@ -9,6 +9,6 @@ and the article metadata (date, url, author).
 """
 
 from .document import ArticleMeta, Extracted, IngestError, PageSpan
-from .extract import SUFFIXES, extract_file
+from .extract import SUFFIXES, extract_data, extract_file
 
-__all__ = ["SUFFIXES", "ArticleMeta", "Extracted", "IngestError", "PageSpan", "extract_file"]
+__all__ = ["SUFFIXES", "ArticleMeta", "Extracted", "IngestError", "PageSpan", "extract_data", "extract_file"]

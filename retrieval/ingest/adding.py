@@ -8,7 +8,6 @@ A file is extracted before it is stored, so an unreadable one is refused and not
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .document import ArticleMeta, Extracted, IngestError
-from .extract import SUFFIXES, extract_file
+from .extract import SUFFIXES, extract_data
 from .feeds import FeedPoller, item_article
 from .fetch import FetchPolicy, fetch
 from .store import ArticleStore, StoredArticle
@@ -48,10 +47,7 @@ def add_file(store: ArticleStore, data: bytes, name: str, progress: Progress | N
         return add_text(store, text, title=None, source=name)
     if suffix not in SUFFIXES:
         raise IngestError(f"{name}: unsupported file type {suffix or '(none)'} (use {', '.join(sorted(SUFFIXES))})")
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / Path(name).name
-        probe.write_bytes(data)
-        extracted = extract_file(probe, progress)  # refuses an unreadable file before anything is stored
+    extracted = extract_data(data, Path(name).name, progress)  # an unreadable file is refused before it is stored
     entry, created = store.add_file(data, Path(name).name)
     if created:
         meta = extracted.meta

@@ -6,6 +6,7 @@ named for its day); then a dateline near the top of the text.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,29 +22,44 @@ DOCX_SUFFIXES = {".docx"}
 SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
 
 
-def extract_file(path: Path, progress: Progress | None = None, url: str | None = None) -> Extracted:
-    """The text and metadata of one file; IngestError (one line, naming it) when it cannot be read."""
-    suffix = path.suffix.lower()
+def extract_file(
+    path: Path, progress: Progress | None = None, url: str | None = None, name: str | None = None
+) -> Extracted:
+    """The text and metadata of one file; IngestError (one line, naming it) when it cannot be read.
+
+    `name` is what messages and the file-name date use (the corpus name when `path` is a copy).
+    """
+    label = name or path.name
+    suffix = Path(label).suffix.lower() or path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         from .pdf import extract_pdf
 
-        found = extract_pdf(path, progress)
+        found = extract_pdf(path, progress, label)
     elif suffix in IMAGE_SUFFIXES:
         from .images import extract_image
 
-        found = extract_image(path, progress)
+        found = extract_image(path, progress, label)
     elif suffix in HTML_SUFFIXES:
         from .webpage import extract_html
 
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise IngestError(f"{path.name}: cannot read ({exc.strerror})") from exc
-        found = extract_html(data, url=url, name=path.name)
+            raise IngestError(f"{label}: cannot read ({exc.strerror})") from exc
+        found = extract_html(data, url=url, name=label)
     elif suffix in DOCX_SUFFIXES:
         from .word import extract_docx
 
-        found = extract_docx(path)
+        found = extract_docx(path, label)
     else:
-        raise IngestError(f"{path.name}: unsupported file type {suffix or '(none)'}")
-    return found.with_meta(ArticleMeta(date=dates.from_filename(path.name) or dates.from_dateline(found.text)))
+        raise IngestError(f"{label}: unsupported file type {suffix or '(none)'}")
+    return found.with_meta(ArticleMeta(date=dates.from_filename(label) or dates.from_dateline(found.text)))
+
+
+def extract_data(data: bytes, name: str, progress: Progress | None = None, url: str | None = None) -> Extracted:
+    """The same, for bytes already read (the corpus loader hashes a file's bytes before parsing them)."""
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="qabot-ingest-") as tmp:
+        copy = Path(tmp) / f"input{suffix}"
+        copy.write_bytes(data)
+        return extract_file(copy, progress, url=url, name=name)

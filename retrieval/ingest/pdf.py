@@ -27,12 +27,13 @@ OCR_DPI = 180  # the resolution at which generated pages OCR without errors (iss
 AGREEMENT = 0.98  # share of pdfium's characters the word boxes must reproduce to be trusted
 
 
-def extract_pdf(path: Path, progress: Progress | None = None) -> Extracted:
+def extract_pdf(path: Path, progress: Progress | None = None, name: str | None = None) -> Extracted:
     """All pages of a PDF, numbered as a viewer numbers them; pages with no text are skipped."""
+    label = name or path.name
     try:
         document = pdfium.PdfDocument(str(path))
     except (pdfium.PdfiumError, OSError) as exc:
-        raise IngestError(f"{path.name}: not a readable PDF ({exc})") from exc
+        raise IngestError(f"{label}: not a readable PDF ({exc})") from exc
     try:
         total = len(document)
         texts: list[tuple[int, str]] = []
@@ -54,11 +55,11 @@ def extract_pdf(path: Path, progress: Progress | None = None) -> Extracted:
             except IngestError:
                 raise
             except Exception as exc:  # noqa: BLE001 - two parsers of untrusted files: one bad page must not stop the rest
-                notes.append(f"{path.name} page {index + 1}: unreadable ({type(exc).__name__}: {exc})")
+                notes.append(f"{label} page {index + 1}: unreadable ({type(exc).__name__}: {exc})")
                 text = ""
             else:
                 if not text.strip():
-                    notes.append(f"{path.name} page {index + 1}: no text")
+                    notes.append(f"{label} page {index + 1}: no text")
             if text.strip():
                 texts.append((index + 1, text))
             if progress:
@@ -68,7 +69,7 @@ def extract_pdf(path: Path, progress: Progress | None = None) -> Extracted:
     finally:
         document.close()
     if not texts:
-        raise IngestError(f"{path.name}: no text on any of its {total} pages")
+        raise IngestError(f"{label}: no text on any of its {total} pages")
     text, spans = join_pages(texts)
     return Extracted(text=text, pages=spans, warnings=notes)
 

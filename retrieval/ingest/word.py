@@ -13,7 +13,8 @@ from pathlib import Path
 from .document import Extracted, IngestError
 
 
-def extract_docx(path: Path) -> Extracted:
+def extract_docx(path: Path, name: str | None = None) -> Extracted:
+    label = name or path.name
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
@@ -22,7 +23,7 @@ def extract_docx(path: Path) -> Extracted:
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise IngestError(f"{path.name}: not a readable .docx file ({type(exc).__name__}: {exc})") from exc
+        raise IngestError(f"{label}: not a readable .docx file ({type(exc).__name__}: {exc})") from exc
     lines: list[str] = []
     for item in document.iter_inner_content():
         if isinstance(item, Paragraph):
@@ -41,7 +42,7 @@ def extract_docx(path: Path) -> Extracted:
                 if cells:
                     lines.append(" ".join(cells))
     if not lines:
-        raise IngestError(f"{path.name}: the document has no text")
+        raise IngestError(f"{label}: the document has no text")
     return Extracted(text="\n\n".join(lines), markdown=True)
 
 
