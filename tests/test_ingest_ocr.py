@@ -79,3 +79,11 @@ def test_corrupt_image_is_a_one_line_error(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
     with pytest.raises(IngestError, match="broken.png: not a readable image"):
         extract_file(path)
+
+
+def test_an_upside_down_scan_is_read_the_right_way_up(tmp_path):
+    page = render(STORY[:2], columns=1, size=(1488, 420))[0]
+    path = tmp_path / "upside-down.png"
+    page.image.rotate(180).save(path)
+    found = extract_file(path)
+    assert cer(page.text, found.text) <= 0.02

@@ -28,6 +28,7 @@ BUNDLED = {
     "Cls.model_path": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
     "Rec.model_path": "PP-OCRv6_rec_small.onnx",
 }
+UPSIDE_DOWN_CONFIDENCE = 0.8  # upright generated pages read at 0.95 or more, mean per character
 MIN_SKEW_DEGREES = 0.2  # below this, straightening boxes changes nothing measurable
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # rapidocr, and so onnxruntime, is imported only in engine()
@@ -73,14 +74,31 @@ def engine() -> Any:
 
 
 def recognize(image: Image.Image) -> list[Box]:
-    """Text lines of one page image as upright boxes (a slightly rotated scan is straightened)."""
+    """Text lines of one page image as upright boxes (a slightly rotated scan is straightened).
+
+    Lines are not classified one by one for a 180° turn (see `engine`); instead a page read with
+    low confidence is read again upside down, and the better reading is kept.
+    """
+    boxes, confidence = _read(image)
+    if boxes and confidence < UPSIDE_DOWN_CONFIDENCE:
+        turned, turned_confidence = _read(image.rotate(180))
+        if turned_confidence > confidence:
+            return turned
+    return boxes
+
+
+def _read(image: Image.Image) -> tuple[list[Box], float]:
     array = np.asarray(image.convert("RGB"))
     with _run_lock:
         result = engine()(array)
-    if result.boxes is None or result.txts is None:
-        return []
+    if result.boxes is None or result.txts is None or not len(result.txts):
+        return [], 0.0
     quads = [np.asarray(q, dtype=np.float64) for q in result.boxes]
-    return straighten(quads, list(result.txts), (image.width / 2, image.height / 2))
+    lengths = [len(t) for t in result.txts]
+    confidence = (
+        float(np.average(np.asarray(result.scores, dtype=np.float64), weights=lengths)) if sum(lengths) else 0.0
+    )
+    return straighten(quads, list(result.txts), (image.width / 2, image.height / 2)), confidence
 
 
 def straighten(quads: Sequence[np.ndarray], texts: Sequence[str], centre: tuple[float, float]) -> list[Box]:
