@@ -147,7 +147,7 @@ def followups(service) -> dict[str, float]:
 
 def latency(service) -> dict[str, float]:
     records = [json.loads(line) for line in SEED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
-    loaded = service.loaded()
+    loaded = service.snapshot()
     reader = load_reader(index_idf(loaded.index.bm25))
     questions = [r["question"] for r in records]
     for q in questions:  # warm up caches

@@ -47,8 +47,8 @@ def main() -> None:
         ("cmrc-dev", service_for("cmrc-dev", cmrc_corpus_dir()), CMRC / "dev-questions.jsonl"),
     ]:
         service.build()
-        searcher = service.loaded().searcher
-        chunks = service.loaded().index.chunks
+        snapshot = service.snapshot()
+        searcher, chunks = snapshot.searcher, snapshot.index.chunks
         texts = [_ws(c.text) for c in chunks]
         runs = [(q, searcher.bm25_ranking(q.question), searcher.dense_ranking(q.question))
                 for q in load_questions(qfile) if q.targets]

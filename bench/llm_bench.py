@@ -1,4 +1,4 @@
-"""Benchmark of generated answers against the fake OpenAI-compatible server (tests/fake_openai.py).
+"""Benchmark of generated answers against the fake OpenAI-compatible server (tests/fakes/fake_openai.py).
 
 Over the seed dev questions it measures:
   * service overhead around the model call: wall time of `ask_stream` minus the time the model
@@ -28,17 +28,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
 
-from bot.citations import verify  # noqa: E402
-from bot.llm import LLMAnswerer  # noqa: E402
+from bot.answer.citations import verify  # noqa: E402
+from bot.answer.llm import LLMAnswerer  # noqa: E402
+from bot.errors import IndexUnavailable  # noqa: E402
+from bot.models import Delta, Final  # noqa: E402
 from bot.service import AnswerService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from fake_openai import FakeOpenAI  # noqa: E402
-from retrieval.index import IndexProblem  # noqa: E402
+from tests.fakes.fake_openai import FakeOpenAI, to_chinese  # noqa: E402
 
 
 def _ms(seconds: float) -> float:
@@ -63,16 +63,16 @@ def main() -> None:
     started = time.perf_counter()
     try:
         service.ensure_index()
-        loaded = service.loaded()
-    except IndexProblem:  # built by an older chunker/tokenizer: rebuild
+        snapshot = service.snapshot()
+    except IndexUnavailable:  # built by an older chunker/tokenizer: rebuild
         service.build()
-        loaded = service.loaded()
+        snapshot = service.snapshot()
     print(f"index ready in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     with FakeOpenAI(first_token_delay=0.02) as fake:
 
         def use(model: str) -> None:
-            service.llm = LLMAnswerer(
+            service.chat = LLMAnswerer(
                 settings.model_copy(
                     update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr("sk-bench")}
                 )
@@ -85,7 +85,7 @@ def main() -> None:
 
         overhead, forward, retrieval, verification, model_time = [], [], [], [], []
         searched: list[float] = []
-        search = loaded.searcher.search
+        search = snapshot.searcher.search
 
         def timed_search(query: str, k: int):  # times the very retrieval call the service makes
             t = time.perf_counter()
@@ -94,17 +94,17 @@ def main() -> None:
             finally:
                 searched.append(time.perf_counter() - t)
 
-        loaded.searcher.search = timed_search
+        snapshot.searcher.search = timed_search  # type: ignore[method-assign]
         for _ in range(args.repeats):
             for question in questions:
                 began = time.perf_counter()
                 first_delta = None
                 answer = None
-                for kind, payload in service.ask_stream(question, top_k=args.top_k):
-                    if kind == "delta" and first_delta is None:
+                for event in service.ask_stream(question, top_k=args.top_k):
+                    if isinstance(event, Delta) and first_delta is None:
                         first_delta = time.perf_counter()
-                    elif kind == "answer":
-                        answer = payload
+                    elif isinstance(event, Final):
+                        answer = event.answer
                 ended = time.perf_counter()
                 record = fake.requests[-1]
                 assert answer is not None and answer.mode == "llm", answer
@@ -115,10 +115,10 @@ def main() -> None:
                 retrieval.append(searched[-1])
                 hits = search(question, args.top_k)
                 t = time.perf_counter()
-                verify(record.reply, [h.chunk for h in hits], loaded.answerer.idf)
+                verify(record.reply, [h.chunk for h in hits], snapshot.idf)
                 verification.append(time.perf_counter() - t)
 
-        loaded.searcher.search = search
+        snapshot.searcher.search = search  # type: ignore[method-assign]
         http_forward = _through_http(service, fake, questions, args.top_k)
 
         use("badcite")
@@ -165,7 +165,7 @@ def main() -> None:
         ("  p90 / max", f"{_ms(_pct(forward, 0.9)):.2f} / {_ms(max(forward)):.2f} ms", ""),
         (
             "  … to the HTTP client (/ask/stream SSE), median",
-            f"{_ms(statistics.median(http_forward)):.2f} ms" if http_forward else "n/a (bot.http_api missing)",
+            f"{_ms(statistics.median(http_forward)):.2f} ms" if http_forward else "n/a (bot.http missing)",
             "≤ 20 ms",
         ),
         ("  … p90 / max", f"{_ms(_pct(http_forward, 0.9)):.2f} / {_ms(max(http_forward)):.2f} ms" if http_forward else "", ""),
@@ -192,7 +192,7 @@ def _through_http(service: AnswerService, fake: FakeOpenAI, questions: list[str]
     try:
         import httpx
 
-        from bot.http_api import ServerThread, create_app
+        from bot.http import ServerThread, create_app
     except ImportError:
         return []
     service.settings = service.settings.model_copy(update={"rate_limit_per_minute": 0})
@@ -211,10 +211,8 @@ def _through_http(service: AnswerService, fake: FakeOpenAI, questions: list[str]
 
 
 def _cn_of(number: str) -> str:
-    from fake_openai import _to_chinese
-
     value = int(number)
-    return _to_chinese(value) if value < 10_000 else number
+    return to_chinese(value) if value < 10_000 else number
 
 
 if __name__ == "__main__":

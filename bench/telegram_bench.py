@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.service import AnswerService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.telegram_bot import BotConfig, build_application, polling  # noqa: E402
-from tests.telegram_standin import TelegramStandIn  # noqa: E402
+from bot.telegram.app import build_application, polling  # noqa: E402
+from bot.telegram.config import BotConfig  # noqa: E402
+from tests.fakes.telegram_standin import TelegramStandIn  # noqa: E402
 
 QUESTIONS = [
     "吉安市有多少家单位入选全省“六有六规范”工会示范点？",

@@ -1,4 +1,8 @@
-"""`qabot`: index a folder of articles and ask it questions from the terminal."""
+"""`qabot`: index a folder of articles and ask it questions from the terminal.
+
+Every command goes through `_guard`, the one place where qabot's errors (`QabotError`) become a
+one-line message and an exit code: 2 when the input was at fault, 1 otherwise; never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,22 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from .answer import render
+from .models import HISTORY_TURNS, Answer, Delta, Final, Turn, exchange
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .service import AnswerService
 
 app = typer.Typer(
     add_completion=False,
@@ -26,25 +37,40 @@ err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _fail(message: str, code: int = EXIT_FAILURE) -> None:
-    err.print(f"[bold red]qabot:[/] {escape(message)}", highlight=False)
+def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err.print(f"[bold red]qabot:[/] {escape(message)}", highlight=False, soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 
-def _service(settings: Settings | None = None, server: bool = False):
+def _guard(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the errors a user can cause into one line and an exit code, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from .errors import QabotError  # imports retrieval: not needed for `--help`
+
+        try:
+            return fn(*args, **kwargs)
+        except QabotError as exc:
+            _fail(str(exc), EXIT_BAD_INPUT if exc.bad_input else EXIT_FAILURE)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _service(settings: Settings | None = None, server: bool = False) -> AnswerService:
     from .service import AnswerService
 
     settings = settings or get_settings()
     if server and settings.embed_threads == 0:
         settings = settings.model_copy(update={"embed_threads": 1})  # see Settings.embed_threads
-    service = AnswerService(settings)
-    if service.settings.llm_enabled:
-        from .llm import attach_llm
-
-        attach_llm(service)
-    return service
+    return AnswerService(settings)
 
 
 class _Bar:
@@ -53,7 +79,7 @@ class _Bar:
     def __init__(self, label: str) -> None:
         self.label = label
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.progress is None:
@@ -67,40 +93,15 @@ class _Bar:
             )
             self.progress.start()
             self.task = self.progress.add_task(self.label, total=total)
-        self.progress.update(self.task, completed=done, total=total)
+        if self.task is not None:
+            self.progress.update(self.task, completed=done, total=total)
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
 
 
-def _guard(fn):
-    """Turn the errors a user can cause into one line and an exit code, never a traceback."""
-    from functools import wraps
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        from retrieval.embeddings import EmbeddingsError
-        from retrieval.index import IndexProblem
-        from retrieval.loading import CorpusError
-
-        from .evaluation import EvalFileError
-        from .service import QuestionError
-
-        try:
-            return fn(*args, **kwargs)
-        except (QuestionError, CorpusError, EvalFileError) as exc:
-            _fail(str(exc), EXIT_BAD_INPUT)
-        except (IndexProblem, EmbeddingsError) as exc:
-            _fail(str(exc), EXIT_FAILURE)
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130)
-
-    return wrapper
-
-
-def _ensure_index(service) -> None:
+def _ensure_index(service: AnswerService) -> None:
     bar = _Bar("首次运行：正在建立索引")
     try:
         report = service.ensure_index(progress=bar)
@@ -117,7 +118,9 @@ def _ensure_index(service) -> None:
 @app.command()
 @_guard
 def index(
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="folder of .txt/.md/.jsonl articles (default: QABOT_CORPUS_DIR)"),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="folder of .txt/.md/.jsonl articles (default: QABOT_CORPUS_DIR)"
+    ),
 ) -> None:
     """Build or update the index; unchanged files are not re-embedded."""
     settings = get_settings()
@@ -145,7 +148,7 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _print_answer(answer, streamed: str | None = None) -> None:
+def _print_answer(answer: Answer, streamed: str | None = None) -> None:
     """The answer (unless it was already streamed), its note, unsupported sentences and sources.
 
     After streaming, the final (verified) answer is printed again only when it differs from what
@@ -157,39 +160,38 @@ def _print_answer(answer, streamed: str | None = None) -> None:
     else:
         out.print()  # end the streamed line
         if not _squash(streamed).endswith(_squash(answer.answer)):
-            out.print("[bold]核对后的答案：[/]" + escape(answer.answer), highlight=False)
+            out.print(f"[bold]{render.CHECKED}：[/]" + escape(answer.answer), highlight=False)
     if answer.note:
-        out.print(f"[yellow]注意：{escape(answer.note)}[/]", highlight=False)
+        out.print(f"[yellow]{render.NOTE}：{escape(answer.note)}[/]", highlight=False)
     if answer.unsupported:
-        out.print("[yellow]⚠️ 以下内容未在来源中找到依据：[/]", highlight=False)
+        out.print(f"[yellow]{render.WARNING} {render.UNSUPPORTED}：[/]", highlight=False)
         for sentence in dict.fromkeys(answer.unsupported):
             out.print(f"[yellow]  • {escape(sentence.strip())}[/]", highlight=False)
     if not answer.sources:
         return
     out.print()
-    out.print("来源：" if answer.found else "最接近的资料（未直接回答问题）：")
+    out.print(f"{render.SOURCES if answer.found else render.NEAREST}：")
     for s in answer.sources:
         out.print(f"[bold][{s.n}][/] {escape(s.title)} — {escape(s.file)} (字符 {s.start}–{s.end})", highlight=False)
         if s.quote:
             out.print(f"    “{escape(s.quote)}”", highlight=False)
         elif not answer.found:
-            preview = s.text.replace("\n", " ")
-            out.print(f"    [dim]{escape(preview[:80])}{'…' if len(preview) > 80 else ''}[/]", highlight=False)
+            out.print(f"    [dim]{escape(render.preview(s.text))}[/]", highlight=False)
 
 
-def _stream_answer(service, question: str, **kwargs):
+def _stream_answer(service: AnswerService, question: str, **kwargs: Any) -> Answer:
     """Print the answer text as it is generated (`service.ask_stream`), then the rest; returns the answer.
 
     A bad question raises QuestionError before anything is printed.
     """
     answer, streamed = None, ""
-    for kind, payload in service.ask_stream(question, **kwargs):
-        if kind == "delta" and payload:
-            streamed += payload
-            out.file.write(payload)
+    for event in service.ask_stream(question, **kwargs):
+        if isinstance(event, Delta) and event.text:
+            streamed += event.text
+            out.file.write(event.text)
             out.file.flush()
-        elif kind == "answer":
-            answer = payload
+        elif isinstance(event, Final):
+            answer = event.answer
     if answer is None:  # pragma: no cover - the service always ends with the answer
         raise RuntimeError("the answer stream ended without an answer")
     _print_answer(answer, streamed=streamed if streamed else None)
@@ -200,12 +202,14 @@ def _stream_answer(service, question: str, **kwargs):
 @_guard
 def ask(
     question: str = typer.Argument(..., help="the question, or - to read one question per line from standard input"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="how many sources to retrieve"),
+    top_k: int | None = typer.Option(None, "--top-k", "-k", help="how many sources to retrieve"),
     as_json: bool = typer.Option(False, "--json", help="print the answer as JSON (one object per line)"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="extractive (offline) or llm (needs a chat model)"),
+    mode: str | None = typer.Option(
+        None, "--mode", help="extractive (offline) or llm (needs a chat model)"
+    ),
 ) -> None:
     """Answer a question from the articles, with numbered citations."""
-    from .service import QuestionError
+    from .errors import QuestionError
 
     service = _service()
     if question != "-":
@@ -246,14 +250,13 @@ def ask(
 
 @app.command()
 @_guard
-def chat(top_k: Optional[int] = typer.Option(None, "--top-k", "-k")) -> None:
+def chat(top_k: int | None = typer.Option(None, "--top-k", "-k")) -> None:
     """An interactive session: follow-up questions use the conversation so far; Ctrl-D leaves."""
     try:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:  # pragma: no cover - not on every platform
         pass
-    from .models import Turn
-    from .service import QuestionError
+    from .errors import QuestionError
 
     service = _service()
     _ensure_index(service)
@@ -276,12 +279,12 @@ def chat(top_k: Optional[int] = typer.Option(None, "--top-k", "-k")) -> None:
             out.print("对话已清空。")
             continue
         try:
-            answer = _stream_answer(service, line, top_k=top_k, history=history[-6:])
+            answer = _stream_answer(service, line, top_k=top_k, history=history)
         except QuestionError as exc:
             err.print(f"[red]{escape(str(exc))}[/]")
             continue
         out.print()
-        history += [Turn(role="user", content=line.strip()), Turn(role="assistant", content=answer.answer[:2000])]
+        history = (history + exchange(line, answer.answer))[-HISTORY_TURNS:]
 
 
 @app.command("eval")
@@ -319,11 +322,11 @@ def evaluate_cmd(
 @app.command()
 @_guard
 def serve(
-    host: Optional[str] = typer.Option(None, "--host", help="default: QABOT_HOST"),
-    port: Optional[int] = typer.Option(None, "--port", help="default: QABOT_PORT"),
+    host: str | None = typer.Option(None, "--host", help="default: QABOT_HOST"),
+    port: int | None = typer.Option(None, "--port", help="default: QABOT_PORT"),
 ) -> None:
     """Serve the HTTP API (POST /ask, /ask/stream, OpenAI-compatible /v1) and a chat page."""
-    from .http_api import run
+    from .http.server import run
 
     service = _service(server=True)
     _ensure_index(service)
@@ -333,10 +336,12 @@ def serve(
 @app.command()
 @_guard
 def telegram(
-    webhook_url: Optional[str] = typer.Option(None, "--webhook-url", help="use a webhook instead of long polling"),
+    webhook_url: str | None = typer.Option(
+        None, "--webhook-url", help="use a webhook instead of long polling"
+    ),
 ) -> None:
     """Run the Telegram bot (TELEGRAM_BOT_TOKEN)."""
-    from .telegram_bot import run
+    from .telegram.app import run
 
     service = _service(server=True)
     _ensure_index(service)

@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Any
+
+from .errors import EvalFileError
 from .models import Answer
 from .service import AnswerService
 
 BUDGET = 1500
-
-
-class EvalFileError(ValueError):
-    pass
 
 
 @dataclass
@@ -26,7 +25,6 @@ class EvalQuestion:
     question: str
     targets: list[str]  # evidence strings (seed) or gold answers (CMRC); empty = unanswerable
     kind: str  # "evidence" | "answers"
-    qtype: str = ""
 
 
 @dataclass
@@ -45,12 +43,12 @@ class EvalRow:
 class EvalReport:
     rows: list[EvalRow] = field(default_factory=list)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         ans = [r for r in self.rows if r.answerable]
         una = [r for r in self.rows if not r.answerable]
         lat = sorted(r.ms for r in self.rows)
 
-        def rate(rows, pred):
+        def rate(rows: list[EvalRow], pred: Callable[[EvalRow], bool]) -> float | None:
             return round(sum(1 for r in rows if pred(r)) / len(rows), 4) if rows else None
 
         return {
@@ -78,7 +76,7 @@ def _norm(text: str) -> str:
 def load_questions(path: Path) -> list[EvalQuestion]:
     if not path.is_file():
         raise EvalFileError(f"question file not found: {path}")
-    out = []
+    out: list[EvalQuestion] = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -94,7 +92,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             targets, kind = [e for e in rec["evidence"] if e], "evidence"
         else:
             raise EvalFileError(f"{path} line {lineno}: needs 'evidence' (seed format) or 'answers' (CMRC format)")
-        out.append(EvalQuestion(str(rec.get("id", lineno)), rec["question"], targets, kind, rec.get("type", "")))
+        out.append(EvalQuestion(str(rec.get("id", lineno)), rec["question"], targets, kind))
     if not out:
         raise EvalFileError(f"{path} holds no questions")
     return out

@@ -1,8 +1,10 @@
 """The answer service: the one object every front end talks to.
 
-It owns the loaded index and the embedding model (loaded once, shared by concurrent requests),
-validates questions, retrieves, and answers extractively or through a configured chat model.
-A new index published by `qabot index` is picked up between requests without a restart.
+It owns the embedding model (loaded once, shared by concurrent requests) and the index snapshot,
+validates requests, retrieves, and answers with the chat model when one is configured, falling
+back to the extractive answer when the model fails. Each request takes one index snapshot and
+uses nothing else, so a new index published by `qabot index` is picked up between requests
+without a restart and never mixes into an answer already under way.
 """
 
 from __future__ import annotations
@@ -11,56 +13,63 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from retrieval.embeddings import load_embeddings
-from retrieval.index import (
-    BuildReport,
-    IndexConfig,
-    IndexData,
-    IndexNotFound,
-    build_index,
-    current_version,
-    load_index,
-)
-from retrieval.search import Hit, HybridSearcher
-from retrieval.tokenize import tokenize
+from retrieval.index import BuildReport, IndexConfig, build_index, current_version
+from retrieval.search import Hit
 
-from .extractive import REFUSAL, ExtractiveAnswerer, idf_from_bm25
-from .models import Answer, Source, Turn
+from .answer import render
+from .answer.base import Answerer, Retrieved
+from .errors import EmptyQuestion, IndexMissing, ModelUnavailable, QuestionError, QuestionTooLong, retrieval_errors
+from .models import HISTORY_TURNS, Answer, Delta, Event, Failed, Final, Mode, Sources, Turn
 from .settings import Settings, get_settings
+from .snapshot import Embedder, Snapshot, load_snapshot
 
 log = logging.getLogger(__name__)
 
-
-class QuestionError(ValueError):
-    """The question itself is unusable (empty, too long); front ends map this to 4xx / exit 2."""
+RELOAD_CHECK_S = 1.0  # how often a request looks for a newly published index version
 
 
-@dataclass
-class _Loaded:
-    index: IndexData
-    searcher: HybridSearcher
-    answerer: ExtractiveAnswerer
+class ServiceInfo(TypedDict):
+    index_version: str
+    chunks: int
+    articles: int | None
+    files: list[str]
+    embedder: str | None
+    mode: Mode
+
+
+def check_question(question: object, max_chars: int) -> str:
+    """The question, stripped; EmptyQuestion or QuestionTooLong when it is unusable."""
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQuestion()
+    question = question.strip()
+    if len(question) > max_chars:
+        raise QuestionTooLong(len(question), max_chars)
+    return question
 
 
 class AnswerService:
-    def __init__(self, settings: Settings | None = None, embedder: Any = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, embedder: Embedder | None = None, chat: Answerer | None = None
+    ) -> None:
         self.settings = settings or get_settings()
         self._embedder = embedder
         self._lock = threading.RLock()
-        self._loaded: _Loaded | None = None
-        self._version: Path | None = None
+        self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
-        self.llm = None  # set by bot.llm when a chat model is configured
+        if chat is None and self.settings.llm_enabled:
+            from .answer.llm import LLMAnswerer  # LangChain and the OpenAI client load only when used
+
+            chat = LLMAnswerer(self.settings)
+        self.chat: Answerer | None = chat  # answers in "llm" mode; None = extractive only
 
     # -- setup -------------------------------------------------------------------------------
     @property
-    def embedder(self):
+    def embedder(self) -> Embedder:
         if self._embedder is None:
-            with self._lock:
+            with self._lock, retrieval_errors():
                 if self._embedder is None:
                     self._embedder = load_embeddings(self.settings.embeddings, threads=self.settings.embed_threads)
         return self._embedder
@@ -74,67 +83,56 @@ class AnswerService:
             chunk_overlap=self.settings.chunk_overlap,
         )
 
-    def build(self, corpus_dir: Path | None = None, progress: Callable[[int, int], None] | None = None) -> BuildReport:
-        report = build_index(
-            corpus_dir or self.settings.corpus_dir,
-            self.settings.index_dir,
-            self.embedder,
-            self.index_config(),
-            progress=progress,
-        )
-        self._loaded = None  # next request loads the new version
+    def build(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
+        """Build or update the index from `settings.corpus_dir` and publish it."""
+        with retrieval_errors():
+            report = build_index(
+                self.settings.corpus_dir, self.settings.index_dir, self.embedder, self.index_config(), progress=progress
+            )
+        self._snapshot = None  # the next request loads the new version
         return report
 
     def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
         """Build the index if there is none yet (first run); otherwise leave it alone."""
-        if current_version(self.settings.index_dir) is None:
-            return self.build(progress=progress)
-        return None
+        with retrieval_errors():
+            missing = current_version(self.settings.index_dir) is None
+        return self.build(progress=progress) if missing else None
 
-    def _load(self) -> _Loaded:
-        index = load_index(self.settings.index_dir, self.index_config())
-        searcher = HybridSearcher(index, self.embedder, self.settings.bm25_weight, self.settings.dense_weight)
-        answerer = ExtractiveAnswerer(idf_from_bm25(index.bm25), max_sentences=self.settings.answer_sentences)
-        return _Loaded(index, searcher, answerer)
-
-    def loaded(self) -> _Loaded:
-        """The current index, reloading (at most once a second) when a new version is published."""
+    def snapshot(self) -> Snapshot:
+        """The current index version, reloaded (checked at most once a second) when a new one is published."""
         now = time.monotonic()
-        if self._loaded is not None and now - self._checked_at < 1.0:
-            return self._loaded
+        current = self._snapshot
+        if current is not None and now - self._checked_at < RELOAD_CHECK_S:
+            return current
         self._checked_at = now
-        version = current_version(self.settings.index_dir)
-        if self._loaded is None or version != self._version:
+        with retrieval_errors():
+            version = current_version(self.settings.index_dir)
+        if current is None or version != current.path:
             with self._lock:
-                if self._loaded is None or version != self._version:
+                current = self._snapshot
+                if current is None or version != current.path:
                     if version is None:
-                        raise IndexNotFound(f"no index in {self.settings.index_dir}; run `qabot index` first")
-                    fresh = self._load()
-                    self._loaded, self._version = fresh, fresh.index.path  # one assignment: readers see old or new
-                    log.info("loaded index %s (%d chunks)", fresh.index.version, len(fresh.index.chunks))
-        return self._loaded
+                        raise IndexMissing(f"no index in {self.settings.index_dir}")
+                    current = load_snapshot(self.settings, self.embedder, self.index_config())
+                    self._snapshot = current  # one assignment: readers see the old or the new one
+                    log.info("loaded index %s (%d chunks)", current.index.version, len(current.index.chunks))
+        return current
 
-    def info(self) -> dict:
-        loaded = self.loaded()
-        manifest = loaded.index.manifest
-        return {
-            "index_version": loaded.index.version,
-            "chunks": len(loaded.index.chunks),
-            "articles": manifest.get("articles"),
-            "files": sorted(manifest.get("files", {})),
-            "embedder": manifest.get("embedder"),
-            "mode": "llm" if self.llm is not None else "extractive",
-        }
+    def info(self) -> ServiceInfo:
+        snapshot = self.snapshot()
+        manifest = snapshot.index.manifest
+        return ServiceInfo(
+            index_version=snapshot.index.version,
+            chunks=len(snapshot.index.chunks),
+            articles=manifest.get("articles"),
+            files=sorted(manifest.get("files", {})),
+            embedder=manifest.get("embedder"),
+            mode=self.chat.mode if self.chat is not None else "extractive",
+        )
 
-    # -- questions ---------------------------------------------------------------------------
-    def validate(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise QuestionError("the question is empty")
-        question = question.strip()
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(f"the question is too long ({len(question)} characters; the limit is {limit})")
-        return question
+    # -- requests ----------------------------------------------------------------------------
+    def validate(self, question: object) -> str:
+        return check_question(question, self.settings.max_question_chars)
 
     def _top_k(self, top_k: int | None) -> int:
         k = self.settings.top_k if top_k is None else top_k
@@ -142,93 +140,69 @@ class AnswerService:
             raise QuestionError(f"top_k must be between 1 and {self.settings.max_top_k}")
         return k
 
-    def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
-        """Without a chat model, a follow-up borrows the previous question's rarest words."""
-        if not history:
-            return question
-        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        if not previous:
-            return question
-        current = set(tokenize(question))
-        idf = self.loaded().answerer.idf
-        borrowed = [t for t in tokenize(previous[-1]) if t not in current and len(t) > 1]
-        borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
-        return (" ".join(borrowed) + " " + question).strip() if borrowed else question
-
-    def search(self, question: str, top_k: int | None = None, history: list[Turn] | None = None) -> list[Hit]:
-        question = self.validate(question)
-        k = self._top_k(top_k)
-        loaded = self.loaded()
-        return loaded.searcher.search(self.retrieval_query(question, history), k)
-
-    def ask(
-        self,
-        question: str,
-        top_k: int | None = None,
-        history: list[Turn] | None = None,
-        mode: str | None = None,
-    ) -> Answer:
-        answer = None
-        for kind, payload in self.ask_stream(question, top_k=top_k, history=history, mode=mode):
-            if kind == "answer":
-                answer = payload
-        assert answer is not None
-        return answer
-
-    def ask_stream(
-        self,
-        question: str,
-        top_k: int | None = None,
-        history: list[Turn] | None = None,
-        mode: str | None = None,
-    ) -> Iterator[tuple[str, Any]]:
-        """Events: ("sources", [Source]), then ("delta", str)..., then ("answer", Answer)."""
-        question = self.validate(question)
-        k = self._top_k(top_k)
+    def _answerer(self, mode: str | None) -> Answerer | None:
+        """The chat model for this request, or None for the extractive answer."""
         if mode not in (None, "extractive", "llm"):
             raise QuestionError("mode must be 'extractive' or 'llm'")
-        if mode == "llm" and self.llm is None:
+        if mode == "llm" and self.chat is None:
             raise QuestionError("no chat model is configured (set QABOT_LLM_BASE_URL and QABOT_LLM_MODEL)")
-        use_llm = self.llm is not None and mode != "extractive"
-        if use_llm:
-            yield from self.llm.answer_stream(self, question, k, history)
+        return None if mode == "extractive" else self.chat
+
+    def search(self, question: str, top_k: int | None = None, history: list[Turn] | None = None) -> list[Hit]:
+        """Retrieval only (what the extractive answer would read)."""
+        question, k = self.validate(question), self._top_k(top_k)
+        snapshot = self.snapshot()
+        query = snapshot.extractive.standalone(question, history[-HISTORY_TURNS:]) if history else question
+        return snapshot.retrieve(query, k).hits
+
+    def ask(
+        self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
+    ) -> Answer:
+        for event in self.ask_stream(question, top_k=top_k, history=history, mode=mode):
+            if isinstance(event, Final):
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+
+    def ask_stream(
+        self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
+    ) -> Iterator[Event]:
+        """`Sources`, then `Delta` pieces, then `Final`. A bad request raises QuestionError here, at
+        once; index problems (IndexUnavailable) surface at the first event."""
+        question, k, chat = self.validate(question), self._top_k(top_k), self._answerer(mode)
+        return self._events(question, k, list(history or [])[-HISTORY_TURNS:], chat)
+
+    def _events(self, question: str, k: int, history: list[Turn], chat: Answerer | None) -> Iterator[Event]:
+        snapshot = self.snapshot()  # the only one this request uses
+        offline = snapshot.extractive
+        if chat is None:
+            query = offline.standalone(question, history) if history else question
+            yield from offline.stream(question, snapshot.retrieve(query, k))
             return
-        query = self.retrieval_query(question, history)
-        loaded = self.loaded()
-        hits = loaded.searcher.search(query, k)
-        answer = self.extractive_answer(question, hits, query=query)
-        yield "sources", answer.sources
-        for piece in _pieces(answer.answer):
-            yield "delta", piece
-        yield "answer", answer
+        try:
+            query = chat.standalone(question, history) if history else question
+        except ModelUnavailable as exc:  # the rewrite failed: do not try the model a second time
+            retrieved = snapshot.retrieve(offline.standalone(question, history), k)
+            yield from self._fallback(snapshot, question, retrieved, exc.reason, sources_sent=False, streamed=False)
+            return
+        retrieved = snapshot.retrieve(query, k)
+        sources_sent = streamed = False
+        for event in chat.stream(question, retrieved):
+            if isinstance(event, Failed):
+                yield from self._fallback(snapshot, question, retrieved, event.reason, sources_sent, streamed)
+                return
+            sources_sent = sources_sent or isinstance(event, Sources)
+            streamed = streamed or isinstance(event, Delta)
+            yield event
 
-    def extractive_answer(self, question: str, hits: list[Hit], query: str | None = None, note: str | None = None) -> Answer:
-        result = self.loaded().answerer.answer(query or question, hits)
-        quotes: dict[int, list[str]] = {}
-        for cand in result.chosen if result.found else []:
-            quotes.setdefault(cand.hit_rank, []).append(cand.text)
-        sources = [
-            Source(
-                n=rank + 1,
-                title=hit.chunk.title,
-                file=hit.chunk.doc,
-                start=hit.chunk.start,
-                end=hit.chunk.end,
-                text=hit.chunk.text,
-                quote="".join(quotes[rank]) if rank in quotes else None,
-                score=round(hit.score, 6),
-            )
-            for rank, hit in enumerate(hits)
-        ]
-        if result.found:
-            text = "".join(f"{cand.text}[{cand.hit_rank + 1}]" for cand in result.chosen)
-            body = f"根据资料：{text}"
-        else:
-            body = REFUSAL.format(q=question)
-        log.debug("extractive decision for %r: %s", question, result.reason)
-        return Answer(question=question, answer=body, found=result.found, mode="extractive", sources=sources, note=note)
-
-
-def _pieces(text: str, size: int = 40) -> Iterator[str]:
-    for k in range(0, len(text), size):
-        yield text[k : k + size]
+    def _fallback(
+        self, snapshot: Snapshot, question: str, retrieved: Retrieved, reason: str, sources_sent: bool, streamed: bool
+    ) -> Iterator[Event]:
+        """The extractive answer with a note; after partial model text, a visible switch first."""
+        if streamed:
+            yield Delta(render.SWITCH)
+        for event in snapshot.extractive.stream(question, retrieved):
+            if isinstance(event, Sources) and sources_sent:
+                continue
+            if isinstance(event, Final):
+                event = Final(event.answer.model_copy(update={"note": render.unavailable_note(reason)}))
+            yield event

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .models import HISTORY_TURNS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELEGRAM_ALLOWED_CHAT_IDS", "QABOT_TELEGRAM_ALLOWED_CHAT_IDS"),
     )
     telegram_rate_limit_per_minute: int = Field(20, ge=0)
-    telegram_history_turns: int = Field(6, ge=0)
+    telegram_history_turns: int = Field(HISTORY_TURNS, ge=0)
     telegram_history_max_age_s: int = Field(1800, ge=0)
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None

@@ -29,7 +29,6 @@ class Chunk:
     start: int
     end: int
     sentences: list[tuple[int, int]] = field(default_factory=list)  # spans in `text`
-    kind: str = "body"
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -39,6 +38,7 @@ class Chunk:
     @classmethod
     def from_json(cls, data: dict) -> Chunk:
         data = dict(data)
+        data.pop("kind", None)  # written by indexes built before the unused field was dropped
         data["sentences"] = [tuple(s) for s in data.get("sentences", [])]
         return cls(**data)
 
@@ -171,7 +171,6 @@ def chunk_documents(docs: list[SourceDoc], chunk_size: int, overlap: int, first_
                         start=start,
                         end=end,
                         sentences=spans,
-                        kind=article.kind,
                     )
                 )
                 next_id += 1

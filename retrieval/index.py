@@ -127,7 +127,6 @@ class IndexData:
     chunks: list[Chunk]
     vectors: faiss.Index
     bm25: bm25s.BM25
-    docs: dict[str, int] = field(default_factory=dict)  # document name -> number of chunks
     verify_ms: float = 0.0  # time spent checking the checksums
 
     @property
@@ -314,12 +313,7 @@ def load_index(index_dir: Path, config: IndexConfig | None = None) -> IndexData:
             f"the index in {version} is inconsistent (dimension {vectors.d}, {len(chunks)} chunks, "
             f"{num_docs} BM25 documents, {vocab_size} words)"
         )
-    docs: dict[str, int] = {}
-    for chunk in chunks:
-        docs[chunk.doc] = docs.get(chunk.doc, 0) + 1
-    return IndexData(
-        path=version, manifest=manifest, chunks=chunks, vectors=vectors, bm25=bm25, docs=docs, verify_ms=verify_ms
-    )
+    return IndexData(path=version, manifest=manifest, chunks=chunks, vectors=vectors, bm25=bm25, verify_ms=verify_ms)
 
 
 # -- re-using an earlier build ---------------------------------------------------------------------

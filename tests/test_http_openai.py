@@ -7,7 +7,7 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from bot.http_api import ServerThread, create_app
+from bot.http import ServerThread, create_app
 from bot.service import AnswerService
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import DATA, make_settings
 from bot.service import AnswerService
 from retrieval.index import FORMAT_VERSION, IndexDamaged, IndexMismatch, IndexNotFound, current_version, load_index
 from retrieval.loading import CorpusError
+from tests.common import DATA, make_settings
 
 
 class CountingEmbedder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.citations import (
+from bot.answer.citations import (
     StreamingMarkerFilter,
     normalise_markers,
     numbers_in,
@@ -124,7 +124,7 @@ def test_number_with_another_unit_is_flagged():
 
 
 def test_html_entity_semicolon_does_not_end_a_claim():
-    from bot.citations import split_claims
+    from bot.answer.citations import split_claims
 
     claims = split_claims("计划&amp;投入720万元[1]。扫描稿用半角分号;也能断句。")
     assert [c.text for c in claims] == ["计划&amp;投入720万元[1]。", "扫描稿用半角分号;", "也能断句。"]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import get_settings
-from fake_openai import FakeOpenAI
+from tests.fakes.fake_openai import FakeOpenAI
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-cli-DO-NOT-LEAK-77e1"
@@ -206,3 +206,18 @@ def _scripted_input(script: str, terminal: Recorder):
             raise EOFError from None
 
     return fake_input
+
+
+def test_missing_prompt_files_are_one_line_and_exit_1(qabot, monkeypatch):
+    """A broken install (no prompt files) is a QabotError like any other: one line, no traceback."""
+    from bot.answer import prompts
+
+    monkeypatch.setattr(prompts, "PACKAGE", "bot.no_such_prompts")
+    prompts.load_prompt.cache_clear()
+    try:
+        code, output = qabot("ask", QUESTION)
+    finally:
+        prompts.load_prompt.cache_clear()
+    assert code == 1
+    assert "reinstall qabot" in output and len(output.strip().splitlines()) == 1
+    assert "Traceback" not in output

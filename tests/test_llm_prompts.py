@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.condense import clean_rewrite, format_history
+from bot.answer.condense import clean_rewrite, format_history
+from bot.answer.prompts import answer_prompt, condense_prompt, load_prompt, prompts_dir, refusal_sentence
 from bot.models import Turn
-from bot.prompts import answer_prompt, condense_prompt, load_prompt, prompts_dir, refusal_sentence
 
 
 def test_prompt_files_are_found_next_to_the_package():

@@ -7,20 +7,25 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from bot.llm import LLMAnswerer, attach_llm
-from bot.models import Answer, Turn
-from bot.prompts import answer_prompt, refusal_sentence
-from bot.service import AnswerService, QuestionError
+from bot.answer.llm import LLMAnswerer
+from bot.answer.prompts import answer_prompt, refusal_sentence
+from bot.errors import QuestionError
+from bot.models import Answer, Delta, Event, Final, Sources, Turn
+from bot.service import AnswerService
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
 
 
-def _events(service: AnswerService, question: str = QUESTION, **kwargs) -> tuple[list[tuple[str, object]], Answer]:
+def _events(service: AnswerService, question: str = QUESTION, **kwargs) -> tuple[list[Event], Answer]:
     events = list(service.ask_stream(question, **kwargs))
-    assert events[0][0] == "sources" and events[-1][0] == "answer"
-    assert [k for k, _ in events].count("sources") == 1
-    return events, events[-1][1]
+    assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
+    assert sum(isinstance(e, Sources) for e in events) == 1
+    return events, events[-1].answer
+
+
+def _streamed(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, Delta))
 
 
 def test_echo_answer_is_generated_cited_and_quoted(with_model, fake):
@@ -30,7 +35,7 @@ def test_echo_answer_is_generated_cited_and_quoted(with_model, fake):
     assert "青海省总工会" in answer.answer and answer.answer.endswith("[1]")
     assert answer.sources[0].quote and answer.sources[0].quote in answer.sources[0].text
     assert answer.unsupported == []
-    assert "".join(p for k, p in events if k == "delta") == answer.answer
+    assert _streamed(events) == answer.answer
     prompt = fake.requests[-1]
     assert prompt.stream and prompt.authorization == f"Bearer {KEY}"
     assert QUESTION in prompt.messages[-1]["content"]
@@ -56,7 +61,7 @@ def test_citations_to_missing_sources_are_removed(with_model, fake):
     planted = fake.requests[-1].planted["markers"]
     for n in planted:
         assert f"[{n}]" not in answer.answer and f"【{n}】" not in answer.answer
-        assert f"[{n}]" not in "".join(p for k, p in events if k == "delta")
+        assert f"[{n}]" not in _streamed(events)
     assert "[1]" in answer.answer
 
 
@@ -84,9 +89,9 @@ def test_deltas_arrive_while_the_model_is_still_writing(with_model, fake):
     service = with_model("slow")
     stream = service.ask_stream(QUESTION)
     kinds = []
-    for kind, _ in stream:
-        kinds.append(kind)
-        if kind == "delta":
+    for event in stream:
+        kinds.append(type(event))
+        if isinstance(event, Delta):
             break
     record = fake.requests[-1]
     assert record.done is None  # the server has not finished sending the reply yet
@@ -104,15 +109,15 @@ def test_model_failure_gives_the_extractive_answer_with_a_note(with_model, caplo
     assert answer.mode == "extractive" and answer.found
     assert "720万元" in answer.answer
     assert answer.note and reason in answer.note
-    assert "".join(p for k, p in events if k == "delta").strip()
+    assert _streamed(events).strip()
     assert KEY not in caplog.text and KEY not in answer.model_dump_json()
-    assert any(r.name == "bot.llm" and r.levelno == logging.WARNING for r in caplog.records)
+    assert any(r.name == "bot.answer.llm" and r.levelno == logging.WARNING for r in caplog.records)
 
 
 def test_timeout_mid_stream_switches_visibly_to_the_extractive_answer(with_model, caplog):
     caplog.set_level(logging.DEBUG)
     events, answer = _events(with_model("slow", llm_timeout=1.5))  # tokens every 0.5 s, ~7 s in all
-    streamed = "".join(p for k, p in events if k == "delta")
+    streamed = _streamed(events)
     assert answer.mode == "extractive" and "超时" in answer.note
     assert streamed.endswith(answer.answer) and "离线" in streamed
     assert KEY not in caplog.text
@@ -122,11 +127,11 @@ def test_unreachable_model_falls_back(shared, embedder):
     settings = shared.settings.model_copy(
         update={"llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "x", "llm_api_key": SecretStr(KEY), "llm_timeout": 1.0}
     )
-    shared.llm = LLMAnswerer(settings)
+    shared.chat = LLMAnswerer(settings)
     try:
         answer = shared.ask(QUESTION)
     finally:
-        shared.llm = None
+        shared.chat = None
     assert answer.mode == "extractive" and "无法连接" in answer.note
 
 
@@ -165,11 +170,32 @@ def test_mode_llm_without_a_model_is_a_question_error(shared):
         shared.ask(QUESTION, mode="llm")
 
 
-def test_attach_llm_sets_the_service_hook(tiny_service, embedder, fake):
+def test_a_configured_chat_model_is_used_by_default(tiny_service, embedder, fake):
     settings = tiny_service.settings.model_copy(update={"llm_base_url": fake.base_url, "llm_model": "echo"})
     service = AnswerService(settings, embedder=embedder)
-    attach_llm(service)
-    assert isinstance(service.llm, LLMAnswerer)
+    assert isinstance(service.chat, LLMAnswerer)
     assert service.info()["mode"] == "llm"
     assert service.ask(QUESTION).mode == "llm"
     assert fake.requests[-1].authorization == "Bearer not-needed"  # no key configured (local servers)
+
+
+def test_only_unparseable_model_output_counts_as_an_invalid_reply():
+    import json
+
+    from bot.answer.llm import failure_reason
+
+    assert failure_reason(json.JSONDecodeError("Expecting value", "{x", 1)) == "返回内容无效"
+    for bug in (ValueError("bug"), KeyError("sources"), TypeError("NoneType")):
+        assert failure_reason(bug) is None
+
+
+def test_a_bug_in_the_model_path_is_raised_not_reported_as_a_bad_reply(with_model, monkeypatch, caplog):
+    service = with_model("echo")
+
+    def broken(chunk):
+        raise KeyError("a bug, not the model's fault")
+
+    monkeypatch.setattr("bot.answer.llm.chunk_text", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        service.ask(QUESTION)
+    assert "返回内容无效" not in caplog.text

@@ -40,7 +40,7 @@ def test_a_model_for_other_features_is_refused(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def seed_reader(seed_service: AnswerService):
-    loaded = seed_service.loaded()
+    loaded = seed_service.snapshot()
     reader = load_reader(index_idf(loaded.index.bm25))
 
     def read(question: str):
@@ -125,9 +125,9 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) ->
     spec = fit(cases, cases, _tables(cases), _tables(cases), [], rounds=0.1)
     out = tmp_path / "answerer.json"
     save(spec, out)
-    reader = load_reader(index_idf(service.loaded().index.bm25), path=out)
+    reader = load_reader(index_idf(service.snapshot().index.bm25), path=out)
     query = analyse("威海市去年签订了多少份集体合同？", idf=reader.idf)
-    reading = reader.read(query, service.loaded().searcher.search(query.search_text, 3))
+    reading = reader.read(query, service.snapshot().searcher.search(query.search_text, 3))
     assert reading.quotes and "1780份" in reading.quotes[0].text
     assert 0.0 <= reading.confidence <= 1.0
     assert spec["trained_on"]["cases"]["train"] == len(cases)

@@ -1,5 +1,6 @@
-from bot.service import QuestionError
 import pytest
+
+from bot.errors import QuestionError
 
 
 def test_tiny_answer_quotes_source(tiny_service):

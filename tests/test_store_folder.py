@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_robustness_index import CONFIG, QUESTIONS, HashEmbedder
 
-from bot.extractive import idf_from_bm25
+from bot.answer.extractive import idf_from_bm25
 from retrieval.index import IndexNotFound, IndexProblem, load_index
 from retrieval.search import HybridSearcher
 from retrieval.store import FolderStore, Part, make_store

@@ -1,5 +1,5 @@
 """The Telegram bot end to end: the real python-telegram-bot Application, real HTTP on loopback,
-a Bot API stand-in (tests/telegram_standin.py), and a real AnswerService over a tiny corpus.
+a Bot API stand-in (tests/fakes/telegram_standin.py), and a real AnswerService over a tiny corpus.
 Assertions are on what a user would see in the chat."""
 
 from __future__ import annotations
@@ -15,22 +15,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.models import Answer, Source
+from bot.models import Answer, Delta, Final, Source, Sources
 from bot.service import AnswerService
-from bot.telegram_bot import (
-    APOLOGY,
-    EXPIRED,
-    NO_ANSWER_YET,
-    REFUSED,
-    RESET_DONE,
-    BotConfig,
-    build_application,
-    polling,
-    qabot_of,
-)
-from bot.telegram_format import format_answer, to_plain
-from tests.conftest import make_settings
-from tests.telegram_standin import Sent, TelegramStandIn
+from bot.telegram.app import build_application, polling
+from bot.telegram.config import BotConfig
+from bot.telegram.format import format_answer, to_plain
+from bot.telegram.handlers import qabot_of
+from bot.telegram.texts import APOLOGY, EXPIRED, NO_ANSWER_YET, REFUSED, RESET_DONE
+from tests.common import make_settings
+from tests.fakes.telegram_standin import Sent, TelegramStandIn
 
 QUESTION = "青海省总工会2023年计划投入多少专项经费？"
 GROUP = -1001234
@@ -71,12 +64,12 @@ class Canned:
     def ask_stream(self, question: str, top_k: int | None = None, history: Any = None, mode: str | None = None):
         import time
 
-        yield "sources", self.answer.sources
+        yield Sources(self.answer.sources)
         size = max(1, len(self.answer.answer) // self.pieces + 1)
         for k in range(0, len(self.answer.answer), size):
             time.sleep(self.pause)
-            yield "delta", self.answer.answer[k : k + size]
-        yield "answer", self.answer
+            yield Delta(self.answer.answer[k : k + size])
+        yield Final(self.answer)
 
 
 @pytest.fixture
@@ -243,7 +236,7 @@ async def test_allow_list_refuses_other_chats_without_corpus_text(tiny_service, 
 
 
 async def test_open_bot_warns_at_start_up(tiny_service, standin, caplog):
-    with caplog.at_level(logging.WARNING, logger="bot.telegram_bot"):
+    with caplog.at_level(logging.WARNING, logger="bot.telegram"):
         async with bot_running(tiny_service, standin):
             pass
     assert any("TELEGRAM_ALLOWED_CHAT_IDS is empty" in r.getMessage() for r in caplog.records)
@@ -354,7 +347,7 @@ async def test_group_answers_only_when_addressed(tiny_service, standin):
 # -- robustness --------------------------------------------------------------------------------
 async def test_handler_error_is_logged_apologised_and_bot_keeps_running(tiny_service, standin, caplog):
     spy = Spy(tiny_service, fail_on="爆炸")
-    with caplog.at_level(logging.ERROR, logger="bot.telegram_bot"):
+    with caplog.at_level(logging.ERROR, logger="bot.telegram"):
         async with bot_running(spy, standin):
             bad = standin.user_says(12, "这个问题会爆炸吗？")
             [apology] = await standin.wait_sent(12)
@@ -418,7 +411,7 @@ async def test_restart_loses_and_repeats_nothing(tiny_service, standin):
 
 # -- webhook -----------------------------------------------------------------------------------
 async def test_webhook_accepts_updates_only_with_the_secret(tiny_service, standin):
-    from bot.telegram_webhook import SECRET_HEADER, start_webhook, stop_webhook
+    from bot.telegram.webhook import SECRET_HEADER, start_webhook, stop_webhook
 
     settings = tiny_service.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s3cret-token_1")})
     service = Spy(tiny_service)

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.models import Answer, Source
-from bot.telegram_bot import api_urls
-from bot.telegram_format import esc, format_answer, format_source, split_html, split_plain, to_plain, units
-from bot.telegram_state import AnswerStore, ChatHistory, RateLimiter
-from tests.telegram_standin import ApiError, parse_html
+from bot.ratelimit import RateLimiter
+from bot.telegram.app import api_urls
+from bot.telegram.format import esc, format_answer, format_source, split_html, split_plain, to_plain, units
+from bot.telegram.state import AnswerStore, ChatHistory
+from tests.fakes.telegram_standin import ApiError, parse_html
 
 HOSTILE = ["<b>", "</i>", "&", "&amp;", "<", ">", "\"", "'", "&#x27;", "<script>alert(1)</script>", "😀", "。", "\n", "\n\n", " "]
 

@@ -1,6 +1,6 @@
 """The Telegram bot answering through a chat model: the real python-telegram-bot Application, the
-Bot API stand-in (tests/telegram_standin.py) and the fake OpenAI-compatible model
-(tests/fake_openai.py), all on loopback. Assertions are on what a user would see in the chat."""
+Bot API stand-in (tests/fakes/telegram_standin.py) and the fake OpenAI-compatible model
+(tests/fakes/fake_openai.py), all on loopback. Assertions are on what a user would see in the chat."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import json
 
 import pytest
 
+from bot.models import Delta
 from bot.service import AnswerService
-from tests.conftest import make_settings
-from tests.telegram_standin import TelegramStandIn, parse_html
+from tests.common import make_settings
+from tests.fakes.telegram_standin import TelegramStandIn, parse_html
 from tests.test_telegram_bot import QUESTION, bot_running
 
 KEY = "sk-telegram-DO-NOT-LEAK-9c1e"
@@ -77,7 +78,7 @@ async def test_draft_edits_are_throttled(with_model, standin, fake):
     """The same stream with a long edit interval: one draft, no intermediate edits, one final edit."""
     service = with_model("slow", llm_timeout=1.2)
     events = list(service.ask_stream(QUESTION))
-    deltas = [p for kind, p in events if kind == "delta"]
+    deltas = [e.text for e in events if isinstance(e, Delta)]
     assert len(deltas) >= 4  # what the bot is about to receive: many pieces
     async with bot_running(service, standin, draft_after_s=0, edit_interval_s=600):
         standin.user_says(43, QUESTION)
@@ -145,7 +146,7 @@ async def test_flagged_sentence_with_markup_characters_is_escaped(with_model, ho
             [reply] = await standin.wait_sent(46)
             await standin.idle()
     finally:
-        hostile_llm_service.llm = None
+        hostile_llm_service.chat = None
     sentence = fake.requests[-1].planted["sentence"]
     assert "<b>加粗</b>" in sentence and "&&" in sentence  # the flagged sentence carries markup characters
     assert reply.parse_mode == "HTML"  # Telegram accepted the markup: nothing fell back to plain text

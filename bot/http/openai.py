@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from retrieval.index import IndexProblem
+from ..answer import render
+from ..models import MAX_TURN_CHARS, Answer, Delta, Event, Final, Mode, Source, Turn
+from ..service import AnswerService
+from ..workers import WorkerPool
+from .errors import ApiError, error_body, request_id, stream_error_body
+from .schemas import ERROR_RESPONSES, sse_schema
+from .sse import dumps, opened, replay
 
-from .http_common import ERROR_RESPONSES, ApiError, WorkerPool, dumps, error_body, first_event, log, relay, request_id, sse_schema
-from .models import Answer, Source, Turn
-from .service import AnswerService, QuestionError
-
-REFERENCES = "\n\n来源：\n"
-UNSUPPORTED = "\n\n⚠️ 以下内容未在来源中找到依据：\n"
-NOTE = "\n\n注意："
-MAX_HISTORY_TURNS = 12
+REFERENCES = f"\n\n{render.SOURCES}：\n"
+UNSUPPORTED = f"\n\n{render.WARNING} {render.UNSUPPORTED}：\n"
+NOTE = f"\n\n{render.NOTE}："
 
 
 class ContentPart(BaseModel):
@@ -76,15 +77,16 @@ class ChatCompletion(BaseModel):
     usage: dict[str, int]
     sources: list[Source] = Field(..., description="qabot extension: the numbered sources, with quotes")
     found: bool = Field(..., description="qabot extension: false when the articles do not answer it")
-    unsupported: list[str] = Field(default_factory=list,
-                                   description="qabot extension: answer sentences no cited source supports")
+    unsupported: list[str] = Field(
+        default_factory=list, description="qabot extension: answer sentences no cited source supports"
+    )
     note: str | None = Field(None, description="qabot extension: e.g. the chat model was unavailable")
 
 
-def _models(service: AnswerService) -> dict[str, str | None]:
+def _models(service: AnswerService) -> dict[str, Mode | None]:
     """Model id -> answer mode. `qabot` uses the service default (the chat model when configured)."""
-    models: dict[str, str | None] = {"qabot": None, "qabot-extractive": "extractive"}
-    if service.llm is not None:
+    models: dict[str, Mode | None] = {"qabot": None, "qabot-extractive": "extractive"}
+    if service.chat is not None:
         models["qabot-llm"] = "llm"
     return models
 
@@ -96,15 +98,16 @@ def _text(content: str | list[ContentPart] | None) -> str:
 
 
 def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last message is the question; the service keeps only the most recent history turns."""
     last = messages[-1]
     if last.role != "user":
         raise ApiError(400, "the last message must be the user's question", "invalid_messages")
     history = [
-        Turn(role=m.role, content=strip_tail(_text(m.content))[:4000])  # type: ignore[arg-type]
+        Turn(role="user" if m.role == "user" else "assistant", content=strip_tail(_text(m.content))[:MAX_TURN_CHARS])
         for m in messages[:-1]
         if m.role in ("user", "assistant") and _text(m.content).strip()
     ]
-    return _text(last.content), history[-MAX_HISTORY_TURNS:]
+    return _text(last.content), history
 
 
 def references(answer: Answer) -> str:
@@ -125,22 +128,36 @@ def strip_tail(text: str) -> str:
     return text[: min(cuts)] if cuts else text
 
 
+def _extensions(answer: Answer) -> dict[str, Any]:
+    return {
+        "sources": [s.model_dump(mode="json") for s in answer.sources],
+        "found": answer.found,
+        "unsupported": answer.unsupported,
+        "note": answer.note,
+    }
+
+
 def openai_router(service: AnswerService, pool: WorkerPool) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai"])
 
     @router.get("/models")
     async def list_models() -> dict[str, Any]:
         """The model ids this server answers to."""
-        return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "qabot"} for name in _models(service)
-        ]}
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "qabot"} for name in _models(service)]
+        return {"object": "list", "data": data}
 
-    @router.post("/chat/completions", response_model=ChatCompletion, responses={
-        200: {"content": {"text/event-stream": {"schema": sse_schema(None)}},
-              "description": "a chat.completion, or chat.completion.chunk events when `stream` is true"},
-        404: {"model": ERROR_RESPONSES[400]["model"], "description": "unknown model"},
-        **ERROR_RESPONSES,
-    })
+    @router.post(
+        "/chat/completions",
+        response_model=ChatCompletion,
+        responses={
+            200: {
+                "content": {"text/event-stream": {"schema": sse_schema(None)}},
+                "description": "a chat.completion, or chat.completion.chunk events when `stream` is true",
+            },
+            404: {"model": ERROR_RESPONSES[400]["model"], "description": "unknown model"},
+            **ERROR_RESPONSES,
+        },
+    )
     async def chat_completions(body: ChatRequest, request: Request) -> Any:
         """OpenAI chat completions (streaming or not); the answer cites [n] sources listed at its end."""
         models = _models(service)
@@ -152,47 +169,47 @@ def openai_router(service: AnswerService, pool: WorkerPool) -> APIRouter:
         if not body.stream:
             answer = await pool.run(service.ask, question, top_k=body.top_k, history=history, mode=mode)
             content = answer.answer + references(answer)
-            return JSONResponse({
-                "id": cid, "object": "chat.completion", "created": created, "model": body.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": _usage(question, content),
-                "sources": [s.model_dump(mode="json") for s in answer.sources],
-                "found": answer.found,
-                "unsupported": answer.unsupported,
-                "note": answer.note,
-            })
-        events = service.ask_stream(question, top_k=body.top_k, history=history, mode=mode)
-        first = await first_event(pool, events)
+            message = {"role": "assistant", "content": content}
+            return JSONResponse(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": body.model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": _usage(question, content),
+                    **_extensions(answer),
+                }
+            )
+        first, rest = await opened(pool, service.ask_stream(question, top_k=body.top_k, history=history, mode=mode))
         usage = bool(body.stream_options and body.stream_options.include_usage)
         head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
-        chunks = _chunks(pool, events, first, head, question, usage, request_id(request))
+        chunks = _chunks(replay(first, rest), head, question, usage, request_id(request))
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return router
 
 
-async def _chunks(pool: WorkerPool, events: Iterator[tuple[str, Any]], first: tuple[str, Any], head: dict[str, Any],
-                  question: str, include_usage: bool, rid: str | None) -> AsyncIterator[str]:
+async def _chunks(
+    events: AsyncIterator[Event], head: dict[str, Any], question: str, include_usage: bool, rid: str | None
+) -> AsyncIterator[str]:
     """chat.completion.chunk events: role, text deltas, the reference list, then finish_reason."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        return f"data: {dumps({**head, 'choices': [{'index': 0, 'delta': delta, 'finish_reason': finish}], **extra})}\n\n"
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return f"data: {dumps({**head, 'choices': [choice], **extra})}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
     sent, answer = "", None
     try:
-        async for kind, payload in relay(pool, events, first):
-            if kind == "delta":
-                sent += payload
-                yield chunk({"content": payload})
-            elif kind == "answer":
-                answer = payload
-    except (QuestionError, IndexProblem) as exc:
-        yield f"data: {dumps(error_body(422 if isinstance(exc, QuestionError) else 503, str(exc), None, rid))}\n\n"
-        return
-    except Exception:
-        log.exception("internal error in request %s (chat completion stream)", rid, extra={"request_id": rid})
-        yield f"data: {dumps(error_body(500, f'internal error; request id {rid}', 'internal_error', rid))}\n\n"
+        async for event in events:
+            if isinstance(event, Delta):
+                sent += event.text
+                yield chunk({"content": event.text})
+            elif isinstance(event, Final):
+                answer = event.answer
+    except Exception as exc:
+        yield f"data: {dumps(stream_error_body(exc, rid))}\n\n"
         return
     if answer is None:  # pragma: no cover - the service always ends with the answer
         yield f"data: {dumps(error_body(500, 'the answer stream ended early', 'internal_error', rid))}\n\n"
@@ -201,8 +218,7 @@ async def _chunks(pool: WorkerPool, events: Iterator[tuple[str, Any]], first: tu
     if tail:
         sent += tail
         yield chunk({"content": tail})
-    yield chunk({}, "stop", sources=[s.model_dump(mode="json") for s in answer.sources], found=answer.found,
-                unsupported=answer.unsupported, note=answer.note)
+    yield chunk({}, "stop", **_extensions(answer))
     if include_usage:
         yield f"data: {dumps({**head, 'choices': [], 'usage': _usage(question, sent)})}\n\n"
     yield "data: [DONE]\n\n"
@@ -210,5 +226,8 @@ async def _chunks(pool: WorkerPool, events: Iterator[tuple[str, Any]], first: tu
 
 def _usage(question: str, content: str) -> dict[str, int]:
     """Characters, not tokens: an honest approximation for Chinese text (no tokenizer here)."""
-    return {"prompt_tokens": len(question), "completion_tokens": len(content),
-            "total_tokens": len(question) + len(content)}
+    return {
+        "prompt_tokens": len(question),
+        "completion_tokens": len(content),
+        "total_tokens": len(question) + len(content),
+    }

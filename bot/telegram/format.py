@@ -10,10 +10,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from .models import Answer, Source
+from ..answer import render
+from ..models import Answer, Source
+
+if TYPE_CHECKING:
+    from ..service import ServiceInfo
 
 LIMIT = 4096  # Telegram's limit for a message's text
+BUTTON_CHARS = 40  # an inline button shows about this much on a phone
 _ATOM = re.compile(r"<[^<>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.S)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
 _SENTENCE_END = set("。！？!?；;…")
@@ -35,15 +41,7 @@ def to_plain(markup: str) -> str:
     return html.unescape(re.sub(r"<[^<>]*>", "", markup))
 
 
-def _cut(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
 # -- answers -----------------------------------------------------------------------------------
-WARNING = "⚠️"
-UNSUPPORTED_HEAD = "以下内容未在来源中找到依据："
-
 
 def unsupported_spans(text: str, unsupported: list[str]) -> list[tuple[int, int]]:
     """Where the flagged sentences are in `text`: sorted, non-overlapping (start, end) pairs.
@@ -67,7 +65,7 @@ def mark_unsupported(text: str, unsupported: list[str]) -> str:
     out, at = [], 0
     for start, end in unsupported_spans(text, unsupported):
         out.append(esc(text[at:start]))
-        out.append(f"<u>{esc(text[start:end])}</u>{WARNING}")
+        out.append(f"<u>{esc(text[start:end])}</u>{render.WARNING}")
         at = end
     out.append(esc(text[at:]))
     return "".join(out)
@@ -82,17 +80,18 @@ def format_answer(answer: Answer) -> str:
     """
     lines = [mark_unsupported(answer.answer, answer.unsupported)]
     if answer.note:
-        lines.append(f"<i>注意：{esc(answer.note)}</i>")
+        lines.append(f"<i>{render.NOTE}：{esc(answer.note)}</i>")
     if answer.unsupported:
         flagged = "\n".join(f"• {esc(s.strip())}" for s in dict.fromkeys(answer.unsupported))
-        lines.append(f"{WARNING} <b>{UNSUPPORTED_HEAD}</b>\n<i>{flagged}</i>")
+        lines.append(f"{render.WARNING} <b>{render.UNSUPPORTED}：</b>\n<i>{flagged}</i>")
     cited = [s for s in answer.sources if s.quote]
     if answer.found and cited:
-        lines.append("<b>来源</b>")
+        lines.append(f"<b>{render.SOURCES}</b>")
         lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<blockquote>{esc(s.quote or '')}</blockquote>" for s in cited)
     elif answer.sources:
-        lines.append("<b>最接近的资料（未直接回答问题）</b>")
-        lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<i>{esc(_cut(s.text, 80))}</i>" for s in answer.sources[:3])
+        lines.append(f"<b>{render.NEAREST}</b>")
+        nearest = answer.sources[: render.NEAREST_SHOWN]
+        lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<i>{esc(render.preview(s.text))}</i>" for s in nearest)
     return "\n\n".join(lines)
 
 
@@ -112,10 +111,10 @@ def format_sources(answer: Answer) -> str:
 
 
 def button_label(source: Source) -> str:
-    return _cut(f"[{source.n}] {source.title}", 40)
+    return render.preview(f"[{source.n}] {source.title}", BUTTON_CHARS)
 
 
-def help_text(info: dict) -> str:
+def help_text(info: ServiceInfo) -> str:
     """/start and /help: what the bot knows and how to ask, in Chinese."""
     files = info.get("files") or []
     shown = "、".join(f"<code>{esc(f)}</code>" for f in files[:10])

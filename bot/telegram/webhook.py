@@ -25,8 +25,8 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
-from .settings import Settings
-from .telegram_bot import ALLOWED_UPDATES, qabot_of
+from ..settings import Settings
+from .handlers import ALLOWED_UPDATES, qabot_of
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -104,7 +104,7 @@ async def start_webhook(
     await application.start()
     server = WebhookServer(application, secret, path, settings.host, settings.telegram_webhook_port)
     await server.start(sock)
-    await qabot._call(
+    await qabot.sender.call(
         application.bot.set_webhook,
         webhook_url,
         secret_token=secret,

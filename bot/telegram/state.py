@@ -1,4 +1,4 @@
-"""Per-chat memory for the Telegram bot: conversation history, rate limits, recent answers.
+"""Per-chat memory for the Telegram bot: conversation history and recent answers.
 
 All of it lives in memory (a restart forgets conversations, which is acceptable for a Q&A bot)
 and is bounded: history by turns and age, answers by count per chat, chats by idle time.
@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from .models import Answer, Turn
+from ..models import Answer, Turn, exchange
 
 Clock = Callable[[], float]
 
@@ -42,8 +42,7 @@ class ChatHistory:
             return
         turns = self._chats.setdefault(chat_id, deque())
         now = self.clock()
-        turns.append((now, Turn(role="user", content=question[:4000])))
-        turns.append((now, Turn(role="assistant", content=answer[:2000])))
+        turns.extend((now, turn) for turn in exchange(question, answer))
         while len(turns) > self.max_turns:
             turns.popleft()
 
@@ -53,44 +52,6 @@ class ChatHistory:
     def prune(self) -> None:
         for chat_id in list(self._chats):
             self.get(chat_id)
-
-
-class RateLimiter:
-    """A sliding one-minute window per chat. `hit` returns 0 when allowed, else seconds to wait."""
-
-    def __init__(self, per_minute: int, clock: Clock = time.monotonic, window_s: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self.clock = clock
-        self._hits: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
-
-    def hit(self, chat_id: int) -> float:
-        if self.per_minute <= 0:
-            return 0.0
-        now = self.clock()
-        hits = self._hits.setdefault(chat_id, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(0.1, hits[0] + self.window_s - now)
-        hits.append(now)
-        self._warned.discard(chat_id)
-        return 0.0
-
-    def should_warn(self, chat_id: int) -> bool:
-        """Warn once per blocked stretch, so a flood of questions does not get a flood of replies."""
-        if chat_id in self._warned:
-            return False
-        self._warned.add(chat_id)
-        return True
-
-    def prune(self) -> None:
-        horizon = self.clock() - self.window_s
-        for chat_id, hits in list(self._hits.items()):
-            if not hits or hits[-1] <= horizon:
-                del self._hits[chat_id]
-                self._warned.discard(chat_id)
 
 
 class AnswerStore:

@@ -8,14 +8,23 @@ person, a place)?
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import rjieba
 
 from retrieval.search import Hit
 from retrieval.tokenize import STOPWORDS, tokenize
+
+from ..models import Answer, Delta, Event, Final, Mode, Sources, Turn
+from . import render
+from .base import Retrieved
+
+log = logging.getLogger(__name__)
 
 NUM = r"[0-9０-９]+(?:[.．][0-9]+)?|[零〇一二两三四五六七八九十百千万亿]+"
 _NUMBER_Q = re.compile(r"多少|几(?!乎)|第几|数量|多大|多长|多高|多久|多重|百分之几")
@@ -26,8 +35,6 @@ _WHY_Q = re.compile(r"为什么|为何|什么原因|原因")
 _CLASSIFIER = re.compile(r"(?:多少|几)(?:个)?([名家个项份次人元亿万岁年天条届批所座位场件户篇部台辆吨只支期轮列层种]|人次|万人|万元|亿元)")
 _DATE = re.compile(r"[0-9０-９一二三四五六七八九十〇]+(?:年|月|日|号)|[上下]午|年底|年初|月底|月初|今年|去年|明年|前|之前|期间")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-
-REFUSAL = "资料中没有找到“{q}”的确切答案。下面是最接近的资料，供参考，但它们并未直接回答这个问题。"
 
 
 @dataclass
@@ -116,8 +123,14 @@ def carries_answer(qtype: str, question: str, sentence: str) -> bool:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, idf: dict[str, float] | None = None, thresholds: Thresholds | None = None, max_sentences: int = 2) -> None:
-        self.idf = idf or {}
+    """The offline answerer over one index snapshot (its word weights come from that snapshot)."""
+
+    mode: Mode = "extractive"
+
+    def __init__(
+        self, idf: Mapping[str, float] | None = None, thresholds: Thresholds | None = None, max_sentences: int = 2
+    ) -> None:
+        self.idf: Mapping[str, float] = idf or {}
         self.thresholds = thresholds or Thresholds()
         self.max_sentences = max_sentences
 
@@ -191,6 +204,36 @@ class ExtractiveAnswerer:
             chosen.insert(0, best)  # the sentence that decided comes first
         return ExtractiveResult(found, chosen, reason)
 
+    def standalone(self, question: str, history: list[Turn]) -> str:
+        """What to retrieve for a follow-up: the question with the previous question's rarest words."""
+        return expand_follow_up(question, history, self.idf)
+
+    def stream(self, question: str, retrieved: Retrieved) -> Iterator[Event]:
+        """The whole answer is known at once: sources (with quotes), the text in pieces, the answer."""
+        answer = self.final(question, retrieved)
+        yield Sources(answer.sources)
+        for piece in render.pieces(answer.answer):
+            yield Delta(piece)
+        yield Final(answer)
+
+    def final(self, question: str, retrieved: Retrieved) -> Answer:
+        """Sentences are chosen for what was searched (a follow-up borrows words from the one before)."""
+        result = self.answer(retrieved.query, retrieved.hits)
+        quotes: dict[int, str] = {}
+        for cand in result.chosen if result.found else []:
+            quotes[cand.hit_rank + 1] = quotes.get(cand.hit_rank + 1, "") + cand.text
+        if result.found:
+            body = render.FOUND_PREFIX + "".join(f"{cand.text}[{cand.hit_rank + 1}]" for cand in result.chosen)
+        else:
+            body = render.refusal_answer()
+        log.debug("extractive decision for %r: %s", question, result.reason)
+        return Answer(
+            question=question,
+            answer=body,
+            found=result.found,
+            mode="extractive",
+            sources=render.sources(retrieved.hits, quotes),
+        )
 
     def focus_terms(self, question: str) -> list[str]:
         """The question's content words that occur in the corpus, rarest first."""
@@ -239,7 +282,18 @@ def _present(word: str, window: str) -> bool:
     return word in window or any(p in window for p in _parts(word))
 
 
-def idf_from_bm25(bm25) -> dict[str, float]:
+def expand_follow_up(question: str, history: list[Turn], idf: Mapping[str, float]) -> str:
+    """Without a chat model, a follow-up borrows the previous question's rarest words for retrieval."""
+    previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+    if not previous:
+        return question
+    current = set(tokenize(question))
+    borrowed = [t for t in tokenize(previous[-1]) if t not in current and len(t) > 1]
+    borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
+    return (" ".join(borrowed) + " " + question).strip() if borrowed else question
+
+
+def idf_from_bm25(bm25: Any) -> dict[str, float]:
     """Document frequencies straight from the bm25s index (no second pass over the corpus)."""
     indptr = bm25.scores["indptr"]
     n = max(1, int(bm25.scores["num_docs"]))

@@ -11,7 +11,7 @@ not pass for a source's `1520名`). Pure functions over strings and chunks: no m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import rjieba
@@ -270,7 +270,7 @@ def chunk_sentences(chunk: Chunk) -> list[str]:
     return [s for s in (chunk.text[a:b].strip() for a, b in spans) if s]
 
 
-def best_sentence(claims: Iterable[str], chunk: Chunk, idf: dict[str, float]) -> str | None:
+def best_sentence(claims: Iterable[str], chunk: Chunk, idf: Mapping[str, float]) -> str | None:
     """The chunk sentence sharing the most (idf-weighted) words and numbers with a claim."""
     sentences = chunk_sentences(chunk)
     if not sentences:
@@ -297,7 +297,7 @@ class Verified:
     removed: list[int]  # markers dropped because they pointed to no source
 
 
-def verify(raw: str, chunks: list[Chunk], idf: dict[str, float] | None = None) -> Verified:
+def verify(raw: str, chunks: list[Chunk], idf: Mapping[str, float] | None = None) -> Verified:
     """Normalise markers, choose quotes, flag unsupported numbers and names."""
     idf = idf or {}
     normalised = normalise_markers(raw.strip(), len(chunks))

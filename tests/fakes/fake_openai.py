@@ -72,7 +72,7 @@ def parse_prompt(messages: list[dict]) -> tuple[str, dict[int, str], str]:
     return system, sources, question.group(1).strip() if question else ""
 
 
-def _to_chinese(value: int) -> str:
+def to_chinese(value: int) -> str:
     """4837 → 四千八百三十七 (values below 10 000 are enough here)."""
     out, units = "", ["千", "百", "十", ""]
     digits = f"{value:04d}"
@@ -104,7 +104,7 @@ def _plant_number(sources: dict[int, str], question: str) -> tuple[str, str]:
         return sentence[: m.start()] + new + sentence[m.end() :], new
     new_value = fresh(4837)
     base = sents[0].rstrip("。！？")
-    cn = _to_chinese(new_value) if new_value < 10_000 else str(new_value)
+    cn = to_chinese(new_value) if new_value < 10_000 else str(new_value)
     return f"{base}，共有{cn}名职工参加。", str(new_value)
 
 
@@ -307,7 +307,7 @@ class FakeOpenAI:
         self.stop()
 
 
-if __name__ == "__main__":  # run standalone: python tests/fake_openai.py
+if __name__ == "__main__":  # run standalone: python -m tests.fakes.fake_openai
     with FakeOpenAI() as fake:
         print(fake.base_url, flush=True)
         try:

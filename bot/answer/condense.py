@@ -12,14 +12,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from .models import Turn
+from ..models import HISTORY_TURNS, Turn
 from .prompts import condense_prompt
 
 _ROLES = {"user": "用户", "assistant": "助手"}
 _LABEL = re.compile(r"^(?:改写后的问题|独立问题|问题)\s*[:：]\s*")
 
 
-def format_history(history: list[Turn], max_turns: int = 6, max_chars: int = 300) -> str:
+def format_history(history: list[Turn], max_turns: int = HISTORY_TURNS, max_chars: int = 300) -> str:
     """The last turns as `用户：…` / `助手：…` lines, each cut to keep the prompt short."""
     lines = []
     for turn in history[-max_turns:]:

@@ -1,0 +1,176 @@
+"""The guards in front of every route, as pure ASGI middleware.
+
+Pure ASGI (not BaseHTTPMiddleware) because they must see every request, also 404s, and cost far
+less per request. `RequestContext` gives each request an id and one access-log line and turns an
+unexpected exception into a 500; `Guard` checks the rate limit, the API key and the body size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+import uuid
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..ratelimit import RateLimiter
+from ..settings import Settings
+from .errors import error_body
+
+log = logging.getLogger("qabot.http")
+access_log = logging.getLogger("qabot.http.access")
+
+PUBLIC_PATHS = frozenset({"/health", "/"})  # no key, no rate limit: liveness probes and a static page
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContext:
+    """Request id (taken from X-Request-ID when sane), one structured access-log line per request,
+    and the last line of defence: an unexpected exception becomes a 500 with the request id, which
+    is logged with the traceback; the client never sees the traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = header(scope, b"x-request-id")
+        rid = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        started_at = time.perf_counter()
+        status, started = 500, False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
+                headers = list(message.get("headers", []))
+                headers += [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "internal error in request %s (%s %s)",
+                rid,
+                scope["method"],
+                scope["path"],
+                extra={"request_id": rid},
+            )
+            if not started:
+                body = error_body(500, f"internal error; request id {rid}", "internal_error", rid)
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            latency_ms = (time.perf_counter() - started_at) * 1000
+            access_log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                latency_ms,
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "latency_ms": round(latency_ms, 2),
+                        "request_id": rid,
+                        "client": client[0] if client else None,
+                    }
+                },
+            )
+
+
+class Guard:
+    """Rate limit, API key and body size, checked before FastAPI parses anything.
+
+    Runs inside CORS, so rejections still carry CORS headers and preflights never need the key.
+    The body is read here (it is at most `max_body_bytes`) and replayed, so chunked uploads without
+    a Content-Length are bounded too.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        self.key_digest = hashlib.sha256(key.encode()).digest() if key else None
+        self.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+        self.max_body = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            return await self.app(scope, receive, send)
+        if scope["path"] not in PUBLIC_PATHS:
+            if self.limiter is not None:
+                client = scope.get("client")
+                wait = self.limiter.hit(client[0] if client else "-")
+                if wait:
+                    retry = {"Retry-After": str(max(1, round(wait)))}
+                    message = "rate limit exceeded; retry later"
+                    return await self._reject(scope, receive, send, 429, message, "rate_limited", retry)
+            if self.key_digest is not None and not self._authorized(scope):
+                message = "missing or wrong API key (Authorization: Bearer <key>)"
+                challenge = {"WWW-Authenticate": "Bearer"}
+                return await self._reject(scope, receive, send, 401, message, "invalid_api_key", challenge)
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        too_large = f"request body too large (limit {self.max_body} bytes)"
+        length = header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return await self._reject(scope, receive, send, 413, too_large, "body_too_large")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return await self._reject(scope, receive, send, 413, too_large, "body_too_large")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
+        # equal lengths: compare_digest stays constant-time
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        return scheme.lower() == "bearer" and hmac.compare_digest(digest, self.key_digest or b"")
+
+    @staticmethod
+    async def _reject(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        message: str,
+        code: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        rid = scope.get("state", {}).get("request_id")
+        response = JSONResponse(error_body(status, message, code, rid), status_code=status, headers=headers)
+        await response(scope, receive, send)

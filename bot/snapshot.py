@@ -1,0 +1,59 @@
+"""One loaded index version and everything derived from it, shared read-only by requests.
+
+A request takes one `Snapshot` and uses nothing else: its hits, the word weights that score them
+and the extractive answerer all come from the same version, however many versions `qabot index`
+publishes meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from retrieval.index import IndexConfig, IndexData, load_index
+from retrieval.search import HybridSearcher
+
+from .answer.base import Retrieved
+from .answer.extractive import ExtractiveAnswerer, idf_from_bm25
+from .errors import retrieval_errors
+from .settings import Settings
+
+
+class Embedder(Protocol):
+    """What qabot needs of an embedding model (`retrieval.embeddings` provides them)."""
+
+    name: str
+    dim: int
+
+    def embed_array(self, texts: list[str]) -> Any: ...
+
+    def embed_query_array(self, text: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    index: IndexData
+    searcher: HybridSearcher
+    extractive: ExtractiveAnswerer
+
+    @property
+    def path(self) -> Path:
+        return self.index.path
+
+    @property
+    def idf(self) -> Mapping[str, float]:
+        return self.extractive.idf
+
+    def retrieve(self, query: str, top_k: int) -> Retrieved:
+        return Retrieved(query, self.searcher.search(query, top_k), self.idf, self.index.version)
+
+
+def load_snapshot(settings: Settings, embedder: Embedder, config: IndexConfig) -> Snapshot:
+    """The published index version, checked against the settings; IndexUnavailable if unusable."""
+    with retrieval_errors():
+        index = load_index(settings.index_dir, config)
+    searcher = HybridSearcher(index, embedder, settings.bm25_weight, settings.dense_weight)
+    answerer = ExtractiveAnswerer(idf_from_bm25(index.bm25), max_sentences=settings.answer_sentences)
+    return Snapshot(index, searcher, answerer)

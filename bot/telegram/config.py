@@ -1,0 +1,36 @@
+"""The Telegram bot's knobs: the user-facing ones come from Settings, the rest are sane defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import HISTORY_TURNS
+from ..settings import Settings
+
+
+@dataclass
+class BotConfig:
+    allowed_chat_ids: frozenset[int] = frozenset()
+    rate_limit_per_minute: int = 20
+    history_turns: int = HISTORY_TURNS
+    history_max_age_s: float = 1800
+    draft_after_s: float = 1.0  # show a growing draft only for answers slower than this
+    edit_interval_s: float = 1.5  # at most one draft edit per interval (Telegram's flood limits)
+    typing_interval_s: float = 4.0  # "typing…" lasts 5 s on the client
+    send_attempts: int = 5
+    retry_base_s: float = 0.5
+    poll_timeout_s: int = 10  # python-telegram-bot's default long-polling timeout
+    concurrent_updates: int = 256
+    worker_threads: int = 32  # answers computed at once (a streaming chat model holds one, mostly waiting)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> BotConfig:
+        values: dict[str, Any] = dict(
+            allowed_chat_ids=frozenset(settings.telegram_allowed_chat_ids),
+            rate_limit_per_minute=settings.telegram_rate_limit_per_minute,
+            history_turns=settings.telegram_history_turns,
+            history_max_age_s=settings.telegram_history_max_age_s,
+        )
+        values.update(overrides)
+        return cls(**values)
