@@ -276,7 +276,9 @@ def _read_core(version: Path) -> tuple[list[Chunk], faiss.Index]:
     if not isinstance(raw, list):
         raise TypeError("chunks.json is not a list")
     chunks = [Chunk.from_json(item) for item in raw]
-    vectors = faiss.read_index(str(version / "vectors.faiss"))
+    # Memory-mapped, read-only: the `qabot serve --workers N` processes share one copy of the vectors
+    # in the page cache instead of holding N (issue 11); a published version's files never change.
+    vectors = faiss.read_index(str(version / "vectors.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
     if vectors.ntotal != len(chunks):
         raise ValueError(f"{vectors.ntotal} vectors for {len(chunks)} chunks")
     return chunks, vectors
@@ -301,7 +303,7 @@ def load_index(index_dir: Path, config: IndexConfig | None = None) -> IndexData:
         raise IndexDamaged(f"the index in {version} is damaged ({', '.join(bad)}: checksum mismatch)")
     try:
         chunks, vectors = _read_core(version)
-        bm25 = bm25s.BM25.load(str(version / "bm25"), mmap=False, allow_pickle=False)
+        bm25 = bm25s.BM25.load(str(version / "bm25"), mmap=True, allow_pickle=False)  # shared, like the vectors
         num_docs = int(bm25.scores["num_docs"])
         vocab_size = len(bm25.vocab_dict)
     # The checksums passed, so this is a bug or a race, not damage; any parser error (EOFError,

@@ -30,6 +30,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ ANALYZER = {"tokenizer": "jieba"}
 MAX_TEXT = 65_535  # Milvus's VARCHAR limit, in bytes
 INSERT_BATCH = 256
 CONNECT_TIMEOUT = 10.0  # seconds; an unreachable server fails in milliseconds, a slow one gets this long
+# Threads that wait on Milvus's BM25 calls (I/O, not CPU): shared by every searcher in the process.
+_POOL = ThreadPoolExecutor(8, thread_name_prefix="qabot-milvus")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 
 
@@ -123,8 +126,10 @@ class MilvusSearcher:
         return chunks
 
     def search(self, query: str, top_k: int = 5) -> list[Hit]:
-        bm25 = self.bm25_ranking(query) if self.bm25_weight > 0 else []
+        # The BM25 call runs in Milvus while this thread embeds the query and makes the dense call.
+        keyword = _POOL.submit(self.bm25_ranking, query) if self.bm25_weight > 0 else None
         dense = self.dense_ranking(query)
+        bm25 = keyword.result() if keyword is not None else []
         fused = fuse(bm25, dense, self.bm25_weight, self.dense_weight)[:top_k]
         chunks = self.fetch([key for key, *_ in fused])
         return [Hit(chunks[key], score, b, d) for key, score, b, d in fused if key in chunks]
