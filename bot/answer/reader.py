@@ -23,13 +23,14 @@ import numpy as np
 from retrieval.query import Query
 from retrieval.search import Hit
 
+from ..errors import QabotError
 from .features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
 from .spans import SPAN_FEATURES, span_features
 
 MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(QabotError):
     """The shipped answer model is missing or does not match this code's features."""
 
 
@@ -62,6 +63,8 @@ class Scorer:
         x = np.asarray(rows, dtype=np.float64)
         if self.kind == "logistic":
             return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        if len(x) > 1024:  # bounded memory for big batches (training); a question has a few dozen rows
+            return np.concatenate([self.logits(x[k : k + 1024]) for k in range(0, len(x), 1024)])
         node = np.zeros((len(x), len(self.trees)), dtype=np.int64)
         row_index = np.arange(len(x))[:, None]
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from .features import _DATE, _NUMBER, PartView, SentenceInfo, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
+MAX_CLAUSES = 6
+_CLAUSE_CUT = re.compile(r"[，,；;：:]")
 _STOP = re.compile(r"[，,。；;！!？?：:\n]")
 _OPEN = "“「『《（(【〈"
 _CLOSE = "”」』》）)】〉"
@@ -49,7 +52,8 @@ def _group(tag: str) -> str:
     return tag[:1] if tag[:1] in ("n", "m", "q", "v", "a", "t", "x") else "other"
 
 
-def candidate_spans(info: SentenceInfo) -> list[tuple[Span, int, int]]:
+@lru_cache(maxsize=4096)
+def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
     """(span, first word, last word + 1) for every candidate; enclosed strings use word bounds -1."""
     words = info.tagged
     offsets = []
@@ -82,7 +86,18 @@ def candidate_spans(info: SentenceInfo) -> list[tuple[Span, int, int]]:
             if (a, b) not in seen:
                 seen.add((a, b))
                 out.append((Span(a, b, text[a:b]), -1, -1))
-    return out
+    # runs of whole clauses, up to the whole sentence: many answers (reasons, descriptions) are clauses
+    cuts = [0] + [m.end() for m in _CLAUSE_CUT.finditer(text)] + [len(text)]
+    clauses = [(a, a + len(text[a:b].rstrip("，,；;：: 。！？!?"))) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+    for i in range(len(clauses)):
+        for j in range(i, min(len(clauses), i + MAX_CLAUSES)):
+            a, b = clauses[i][0], clauses[j][1]
+            while a < b and text[a].isspace():
+                a += 1
+            if b > a and (a, b) not in seen:
+                seen.add((a, b))
+                out.append((Span(a, b, text[a:b]), -1, -1))
+    return tuple(out)
 
 
 def _word_index(info: SentenceInfo, at: int) -> int:
