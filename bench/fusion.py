@@ -50,8 +50,11 @@ def main() -> None:
         snapshot = service.snapshot()
         searcher, chunks = snapshot.searcher, snapshot.index.chunks
         texts = [_ws(c.text) for c in chunks]
-        runs = [(q, searcher.bm25_ranking(q.question), searcher.dense_ranking(q.question))
-                for q in load_questions(qfile) if q.targets]
+        runs = [
+            (q, searcher.bm25_ranking(q.question), searcher.dense_ranking(q.question))
+            for q in load_questions(qfile)
+            if q.targets
+        ]
         for mode in ("rrf", "score"):
             for wb, wd in WEIGHTS:
                 h1 = mrr = budget = 0.0
@@ -66,7 +69,13 @@ def main() -> None:
                     budget += hit(t in window for t in targets)
                 n = len(runs)
                 rows.append([name, mode, f"{wb}/{wd}", f"{h1 / n:.4f}", f"{mrr / n:.4f}", f"{budget / n:.4f}"])
-    print(table("fusion rules (BM25 weight / dense weight)", ["corpus", "rule", "weights", "top-1", "MRR", "in 1,500 chars"], rows))
+    print(
+        table(
+            "fusion rules (BM25 weight / dense weight)",
+            ["corpus", "rule", "weights", "top-1", "MRR", "in 1,500 chars"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

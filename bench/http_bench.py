@@ -131,15 +131,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the sustained run")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="total requests/s the clients offer (0 = as fast as each can, a saturation test)")
-    parser.add_argument("--index-dir", type=Path, default=Path(tempfile.gettempdir()) / "qabot-bench-index",
-                        help="kept between runs; built from seeds/ on first use (about a minute)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="total requests/s the clients offer (0 = as fast as each can, a saturation test)",
+    )
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "qabot-bench-index",
+        help="kept between runs; built from seeds/ on first use (about a minute)",
+    )
     args = parser.parse_args()
 
     env = {
-        "QABOT_CORPUS_DIR": str(ROOT / "seeds"), "QABOT_INDEX_DIR": str(args.index_dir),
-        "QABOT_RATE_LIMIT_PER_MINUTE": "0", "QABOT_LLM_BASE_URL": "", "QABOT_LLM_MODEL": "", "QABOT_API_KEY": "",
+        "QABOT_CORPUS_DIR": str(ROOT / "seeds"),
+        "QABOT_INDEX_DIR": str(args.index_dir),
+        "QABOT_RATE_LIMIT_PER_MINUTE": "0",
+        "QABOT_LLM_BASE_URL": "",
+        "QABOT_LLM_MODEL": "",
+        "QABOT_API_KEY": "",
     }
     service = load_service(env)
 
@@ -147,8 +159,10 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env}, cwd=tempfile.gettempdir(),  # no stray .env from the repo
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        cwd=tempfile.gettempdir(),  # no stray .env from the repo
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(600):
@@ -183,8 +197,12 @@ def main() -> None:
         ("HTTP /ask p99, 1 client (ms)", f"{percentile(single, 0.99):.1f}", ""),
         (f"HTTP /ask median, {args.clients} clients (ms)", f"{http_median:.1f}", "<= 40"),
         (f"HTTP /ask p99, {args.clients} clients (ms)", f"{percentile(loaded, 0.99):.1f}", "<= 150"),
-        (f"sustained throughput, {args.clients} clients, {elapsed:.0f} s (req/s)"
-         + (f", offered {args.rate:g}/s" if args.rate else ", unpaced"), f"{len(loaded) / elapsed:.1f}", ">= 40"),
+        (
+            f"sustained throughput, {args.clients} clients, {elapsed:.0f} s (req/s)"
+            + (f", offered {args.rate:g}/s" if args.rate else ", unpaced"),
+            f"{len(loaded) / elapsed:.1f}",
+            ">= 40",
+        ),
         ("requests / errors", f"{len(loaded)} / {errors}", "0 errors"),
         ("server RSS idle / after / peak (MB)", f"{idle_rss:.0f} / {rss:.0f} / {peak:.0f}", "<= 700"),
         ("HTTP/in-process median ratio, 1 client", f"{statistics.median(single) / baseline:.2f}", ""),

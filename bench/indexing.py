@@ -99,22 +99,65 @@ def main() -> None:
         reindex = time.perf_counter() - started
         assert again.unchanged
         med, p95 = warm_latency(service, questions)
-        results[name] = dict(chunks=report.chunks, build_s=report.seconds, embed_s=report.embed_seconds,
-                             overhead_pct=overhead, reindex_s=reindex, median_ms=med, p95_ms=p95)
-        rows.append([name, report.chunks, f"{report.seconds:.1f}", f"{report.embed_seconds:.1f}", f"{overhead:.1f}%",
-                     f"{rate:.1f}", f"{reindex:.2f}", f"{med:.1f}", f"{p95:.1f}"])
+        results[name] = dict(
+            chunks=report.chunks,
+            build_s=report.seconds,
+            embed_s=report.embed_seconds,
+            overhead_pct=overhead,
+            reindex_s=reindex,
+            median_ms=med,
+            p95_ms=p95,
+        )
+        rows.append(
+            [
+                name,
+                report.chunks,
+                f"{report.seconds:.1f}",
+                f"{report.embed_seconds:.1f}",
+                f"{overhead:.1f}%",
+                f"{rate:.1f}",
+                f"{reindex:.2f}",
+                f"{med:.1f}",
+                f"{p95:.1f}",
+            ]
+        )
         if name == "cmrc-dev":
             big = scaled_copy(service, 10, "bench-build-cmrc-x10")
             med10, p9510 = warm_latency(big, questions)
             chunks10 = report.chunks * 10
             started = time.perf_counter()
             big.snapshot()
-            rows.append(["10× cmrc-dev", chunks10, f"~{chunks10 / rate:.0f} (extrapolated)", "—", "—", "—", "—",
-                         f"{med10:.1f}", f"{p9510:.1f}"])
+            rows.append(
+                [
+                    "10× cmrc-dev",
+                    chunks10,
+                    f"~{chunks10 / rate:.0f} (extrapolated)",
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                    f"{med10:.1f}",
+                    f"{p9510:.1f}",
+                ]
+            )
             results["cmrc-dev-x10"] = dict(chunks=chunks10, median_ms=med10, p95_ms=p9510)
-    print(table("index build and search scaling (extractive answers, in process, warm)",
-                ["corpus", "chunks", "build s", "embed s", "overhead", "chunks/s", "re-index s", "ask median ms", "ask p95 ms"],
-                rows))
+    print(
+        table(
+            "index build and search scaling (extractive answers, in process, warm)",
+            [
+                "corpus",
+                "chunks",
+                "build s",
+                "embed s",
+                "overhead",
+                "chunks/s",
+                "re-index s",
+                "ask median ms",
+                "ask p95 ms",
+            ],
+            rows,
+        )
+    )
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "indexing.json").write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -1,6 +1,6 @@
 """Warm in-process `ask` latency (extractive) and cold `qabot ask` wall time, on the seed index.
 
-    python bench/latency.py [--rounds 3]
+python bench/latency.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ def main() -> None:
     rows = []
     for name, values in stages.items():
         values.sort()
-        rows.append([f"in-process {name}", len(values), f"{statistics.median(values):.1f}", f"{values[int(0.95 * (len(values) - 1))]:.1f}"])
-    env = dict(os.environ, QABOT_CORPUS_DIR=str(service.settings.corpus_dir), QABOT_INDEX_DIR=str(service.settings.index_dir))
+        rows.append(
+            [
+                f"in-process {name}",
+                len(values),
+                f"{statistics.median(values):.1f}",
+                f"{values[int(0.95 * (len(values) - 1))]:.1f}",
+            ]
+        )
+    env = dict(
+        os.environ, QABOT_CORPUS_DIR=str(service.settings.corpus_dir), QABOT_INDEX_DIR=str(service.settings.index_dir)
+    )
     qabot = os.path.join(os.path.dirname(sys.executable), "qabot")
     walls = []
     for q in questions[:5]:
@@ -47,8 +56,13 @@ def main() -> None:
         walls.append(time.perf_counter() - started)
     walls.sort()
     rows.append(["`qabot ask` cold wall (s)", len(walls), f"{statistics.median(walls):.2f}", f"{walls[-1]:.2f} (max)"])
-    print(table("answer latency on the seed index (ms unless noted; targets: median ≤ 25, p95 ≤ 50, cold ≤ 3 s)",
-                ["what", "n", "median", "p95"], rows))
+    print(
+        table(
+            "answer latency on the seed index (ms unless noted; targets: median ≤ 25, p95 ≤ 50, cold ≤ 3 s)",
+            ["what", "n", "median", "p95"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

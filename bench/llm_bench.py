@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     args = parser.parse_args()
 
-    questions = [json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [
+        json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     settings = Settings(_env_file=None, corpus_dir=ROOT / "seeds", index_dir=ROOT / "bench" / "results" / "llm-index")
     service = AnswerService(settings)
     started = time.perf_counter()
@@ -127,7 +129,9 @@ def main() -> None:
             answer = service.ask(question, top_k=args.top_k)
             markers = fake.requests[-1].planted["markers"]
             planted_markers += len(markers)
-            removed_markers += sum(1 for n in markers if f"[{n}]" not in answer.answer and f"【{n}】" not in answer.answer)
+            removed_markers += sum(
+                1 for n in markers if f"[{n}]" not in answer.answer and f"【{n}】" not in answer.answer
+            )
 
         use("number")
         planted_numbers = flagged_numbers = 0
@@ -158,19 +162,39 @@ def main() -> None:
         ("service overhead around the model call, median", f"{_ms(statistics.median(overhead)):.1f} ms", "≤ 50 ms"),
         ("  p90", f"{_ms(_pct(overhead, 0.9)):.1f} ms", ""),
         ("  of which retrieval (median)", f"{_ms(statistics.median(retrieval)):.1f} ms", ""),
-        ("  without retrieval (median of overhead − retrieval)", f"{_ms(statistics.median(o - r for o, r in zip(overhead, retrieval))):.1f} ms", ""),
+        (
+            "  without retrieval (median of overhead − retrieval)",
+            f"{_ms(statistics.median(o - r for o, r in zip(overhead, retrieval, strict=True))):.1f} ms",
+            "",
+        ),
         ("  of which citation verification (median)", f"{_ms(statistics.median(verification)):.2f} ms", ""),
         ("model time at the fake server (median)", f"{_ms(statistics.median(model_time)):.1f} ms", ""),
-        ("first token forwarded after the model sent it, median", f"{_ms(statistics.median(forward)):.2f} ms", "≤ 20 ms"),
+        (
+            "first token forwarded after the model sent it, median",
+            f"{_ms(statistics.median(forward)):.2f} ms",
+            "≤ 20 ms",
+        ),
         ("  p90 / max", f"{_ms(_pct(forward, 0.9)):.2f} / {_ms(max(forward)):.2f} ms", ""),
         (
             "  … to the HTTP client (/ask/stream SSE), median",
             f"{_ms(statistics.median(http_forward)):.2f} ms" if http_forward else "n/a (bot.http missing)",
             "≤ 20 ms",
         ),
-        ("  … p90 / max", f"{_ms(_pct(http_forward, 0.9)):.2f} / {_ms(max(http_forward)):.2f} ms" if http_forward else "", ""),
-        ("planted invalid citations removed", f"{removed_markers}/{planted_markers} = {100 * removed_markers / planted_markers:.0f}%", "100%"),
-        ("planted invented numbers flagged", f"{flagged_numbers}/{planted_numbers} = {100 * flagged_numbers / planted_numbers:.0f}%", "≥ 90%"),
+        (
+            "  … p90 / max",
+            f"{_ms(_pct(http_forward, 0.9)):.2f} / {_ms(max(http_forward)):.2f} ms" if http_forward else "",
+            "",
+        ),
+        (
+            "planted invalid citations removed",
+            f"{removed_markers}/{planted_markers} = {100 * removed_markers / planted_markers:.0f}%",
+            "100%",
+        ),
+        (
+            "planted invented numbers flagged",
+            f"{flagged_numbers}/{planted_numbers} = {100 * flagged_numbers / planted_numbers:.0f}%",
+            "≥ 90%",
+        ),
         ("  (not a target) two numbers of the cited sentence swapped, flagged", f"{swapped_flagged}/{swapped}", "—"),
         ("faithful answers wrongly flagged", f"{false_flags}/{len(questions)}", "0"),
     ]

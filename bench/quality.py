@@ -11,20 +11,28 @@ import argparse
 import json
 import time
 
-from _common import CMRC, RESULTS, SEED_DEV, ROOT, cmrc_corpus_dir, service_for, table
+from _common import CMRC, RESULTS, ROOT, SEED_DEV, cmrc_corpus_dir, service_for, table
 
 from bot.evaluation import evaluate, load_questions
 
 TARGETS = {
-    "seed-dev": {"in_first_1500_chars": 1.0, "hit@1": 0.90, "mrr": 0.93, "answer_evidence_recall": 0.80,
-                 "refused_when_unanswerable": 0.60, "answered_when_answerable": 0.90},
+    "seed-dev": {
+        "in_first_1500_chars": 1.0,
+        "hit@1": 0.90,
+        "mrr": 0.93,
+        "answer_evidence_recall": 0.80,
+        "refused_when_unanswerable": 0.60,
+        "answered_when_answerable": 0.90,
+    },
     "cmrc-dev": {"in_first_1500_chars": 0.995, "hit@1": 0.92},
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--top-k", type=int, default=8, help="sources per question (8 × ~200 chars fills the 1,500-char budget)")
+    parser.add_argument(
+        "--top-k", type=int, default=8, help="sources per question (8 × ~200 chars fills the 1,500-char budget)"
+    )
     parser.add_argument("--only", choices=["seed", "cmrc"])
     args = parser.parse_args()
     runs = []
@@ -36,13 +44,27 @@ def main() -> None:
     for name, service, questions in runs:
         started = time.perf_counter()
         report = service.build()
-        print(f"{name}: index {report.chunks} chunks ({'reused' if report.unchanged else f'built in {report.seconds:.0f} s'})")
+        print(
+            f"{name}: index {report.chunks} chunks "
+            f"({'reused' if report.unchanged else f'built in {report.seconds:.0f} s'})"
+        )
         summary = evaluate(service, load_questions(questions), top_k=args.top_k).summary()
         summary["eval_seconds"] = round(time.perf_counter() - started, 1)
         results[name] = summary
-    keys = ["questions", "hit@1", "hit@3", "hit@5", "mrr", "in_first_1500_chars", "answer_evidence_recall",
-            "gold_in_first_quote", "answered_when_answerable", "refused_when_unanswerable",
-            "latency_ms_median", "latency_ms_p95"]
+    keys = [
+        "questions",
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "mrr",
+        "in_first_1500_chars",
+        "answer_evidence_recall",
+        "gold_in_first_quote",
+        "answered_when_answerable",
+        "refused_when_unanswerable",
+        "latency_ms_median",
+        "latency_ms_p95",
+    ]
     rows = []
     for key in keys:
         row = [key]

@@ -103,7 +103,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--chats", type=int, default=20)
-    parser.add_argument("--index-dir", type=Path, default=None, help="reuse an index of seeds/ (default: build one in a temp dir)")
+    parser.add_argument(
+        "--index-dir", type=Path, default=None, help="reuse an index of seeds/ (default: build one in a temp dir)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -149,13 +151,18 @@ async def main() -> None:
             await asyncio.sleep(1.0)  # room for a duplicate to show up
             standin.wake()
         values, lost, doubled = latencies(standin, since)
-        restart = row(f"restart ({answered_before} answered before stop)", values, lost, doubled, time.monotonic() - started)
+        restart = row(
+            f"restart ({answered_before} answered before stop)", values, lost, doubled, time.monotonic() - started
+        )
         rows.append(restart)
 
     header = ["scenario", "questions", "median s", "p90 s", "max s", "lost", "answered twice", "wall s"]
     widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    print(f"qabot Telegram bot, extractive answers, seed corpus, default polling settings (timeout {config.poll_timeout_s} s)")
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(
+        "qabot Telegram bot, extractive answers, seed corpus, "
+        f"default polling settings (timeout {config.poll_timeout_s} s)"
+    )
     print(line.format(*header))
     print(line.format(*["-" * w for w in widths]))
     for r in rows:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
 from .errors import EvalFileError
@@ -106,10 +105,7 @@ def score(question: EvalQuestion, answer: Answer, ms: float) -> EvalRow:
     rank = next((i + 1 for i, t in enumerate(texts) if any(x in t for x in targets)), None)
     budget = "".join(s.text for s in answer.sources)[:BUDGET]
     budget = _norm(budget)
-    if question.kind == "evidence":
-        in_budget = all(x in budget for x in targets)
-    else:
-        in_budget = any(x in budget for x in targets)
+    in_budget = (all if question.kind == "evidence" else any)(x in budget for x in targets)
     quoted = _norm(answer.answer) if answer.found else ""
     if question.kind == "evidence":
         recall = sum(1 for x in targets if x in quoted) / len(targets)
@@ -118,7 +114,7 @@ def score(question: EvalQuestion, answer: Answer, ms: float) -> EvalRow:
     first_quote = ""
     if answer.found:
         first = next((s for s in answer.sources if s.quote), None)
-        first_quote = _norm(first.quote) if first else ""
+        first_quote = _norm(first.quote or "") if first else ""
     in_first = any(x in first_quote for x in targets)
     return EvalRow(question.id, True, rank, in_budget, recall, in_first, answer.found, ms)
 

@@ -48,7 +48,9 @@ def seed_service(tmp_path_factory, embedder) -> AnswerService:
 
 @pytest.fixture(scope="session")
 def fake():
-    """A fake OpenAI-compatible chat server on 127.0.0.1 (tests/fakes/fake_openai.py); the model name picks its behaviour."""
+    """A fake OpenAI-compatible chat server on 127.0.0.1 (tests/fakes/fake_openai.py).
+
+    The model name picks its behaviour."""
     from tests.fakes.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as server:

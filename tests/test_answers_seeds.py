@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.common import SEEDS
 from retrieval.langchain_retriever import QabotRetriever
+from tests.common import SEEDS
 
 
 def _ws(text: str) -> str:

@@ -56,9 +56,15 @@ def test_repeated_caption_lines_collapse():
 
 
 def test_markdown_headings_become_article_titles():
-    text = "## 天津工会推动劳动竞赛向非公企业拓展\n\n# “连环招”服务京津冀协同发展\n\n本报讯 3月20日，天津市总工会召开会议。\n\n# 另一篇文章\n\n这是第二篇文章的正文。\n"
+    text = (
+        "## 天津工会推动劳动竞赛向非公企业拓展\n\n# “连环招”服务京津冀协同发展\n\n"
+        "本报讯 3月20日，天津市总工会召开会议。\n\n# 另一篇文章\n\n这是第二篇文章的正文。\n"
+    )
     articles = split_articles(doc(text, "a.md"))
-    assert [a.title for a in articles] == ["天津工会推动劳动竞赛向非公企业拓展 “连环招”服务京津冀协同发展", "另一篇文章"]
+    assert [a.title for a in articles] == [
+        "天津工会推动劳动竞赛向非公企业拓展 “连环招”服务京津冀协同发展",
+        "另一篇文章",
+    ]
 
 
 def test_table_of_contents_is_kept_out_but_masthead_stays():

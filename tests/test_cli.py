@@ -125,7 +125,11 @@ def test_eval_prints_metrics(env, tmp_path):
 def test_chat_keeps_history_and_leaves_on_eof(env):
     script = "威海市签订了多少份集体合同？\n覆盖了多少职工？\n"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat"], input=script, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "bot.cli", "chat"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr

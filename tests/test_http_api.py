@@ -209,9 +209,14 @@ class GatedService(AnswerService):
 
 
 def test_a_busy_answer_does_not_block_other_requests(tiny_service):
-    service = GatedService(tiny_service.settings.model_copy(update={"rate_limit_per_minute": 0}),
-                           embedder=tiny_service.embedder)
-    with ServerThread(create_app(service)) as url, httpx.Client(base_url=url, timeout=10) as c, ThreadPoolExecutor(1) as pool:
+    service = GatedService(
+        tiny_service.settings.model_copy(update={"rate_limit_per_minute": 0}), embedder=tiny_service.embedder
+    )
+    with (
+        ServerThread(create_app(service)) as url,
+        httpx.Client(base_url=url, timeout=10) as c,
+        ThreadPoolExecutor(1) as pool,
+    ):
         slow = pool.submit(c.post, "/ask", json={"question": QUESTION})
         assert service.entered.wait(10)
         try:
@@ -234,11 +239,14 @@ class BrokenService(AnswerService):
 
 def test_internal_failure_is_500_with_request_id_in_log(tiny_service, caplog):
     service = BrokenService(tiny_service.settings, embedder=tiny_service.embedder)
-    with ServerThread(create_app(service)) as url, httpx.Client(base_url=url, timeout=10) as c:
-        with caplog.at_level(logging.ERROR, logger="qabot.http"):
-            r = c.post("/ask", json={"question": QUESTION})
-            with c.stream("POST", "/ask/stream", json={"question": QUESTION}) as s:
-                stream_rid, events = s.headers["x-request-id"], sse_events(s.read().decode())
+    with (
+        ServerThread(create_app(service)) as url,
+        httpx.Client(base_url=url, timeout=10) as c,
+        caplog.at_level(logging.ERROR, logger="qabot.http"),
+    ):
+        r = c.post("/ask", json={"question": QUESTION})
+        with c.stream("POST", "/ask/stream", json={"question": QUESTION}) as s:
+            stream_rid, events = s.headers["x-request-id"], sse_events(s.read().decode())
     assert r.status_code == 500
     error = r.json()["error"]
     rid = r.headers["x-request-id"]
@@ -265,8 +273,12 @@ def test_api_key_guards_everything_but_health_and_page(tiny_service, embedder):
         good = {"Authorization": "Bearer s3cret-key"}
         for path in ("/docs", "/openapi.json", "/v1/models"):
             assert c.get(path).status_code == 401
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"},
-                        {"Authorization": "s3cret-key"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic s3cret-key"},
+            {"Authorization": "s3cret-key"},
+        ):
             r = c.post("/ask", json={"question": QUESTION}, headers=headers)
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
             assert r.json()["error"]["type"] == "authentication_error"
@@ -280,7 +292,10 @@ def test_api_key_guards_everything_but_health_and_page(tiny_service, embedder):
 
 def test_auth_is_off_by_default(client):
     assert client.get("/v1/models").status_code == 200
-    assert client.post("/ask", json={"question": QUESTION}, headers={"Authorization": "Bearer anything"}).status_code == 200
+    assert (
+        client.post("/ask", json={"question": QUESTION}, headers={"Authorization": "Bearer anything"}).status_code
+        == 200
+    )
 
 
 def test_rate_limit_per_client(tiny_service, embedder):
@@ -295,11 +310,15 @@ def test_rate_limit_per_client(tiny_service, embedder):
 
 
 def test_cors_only_for_configured_origins(tiny_service, embedder, client):
-    preflight = {"Origin": "https://news.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Origin": "https://news.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     assert "access-control-allow-origin" not in client.options("/ask", headers=preflight).headers
-    service = variant(tiny_service, embedder, cors_origins=["https://news.example"], rate_limit_per_minute=0,
-                      api_key=SecretStr("k"))
+    service = variant(
+        tiny_service, embedder, cors_origins=["https://news.example"], rate_limit_per_minute=0, api_key=SecretStr("k")
+    )
     with ServerThread(create_app(service)) as url, httpx.Client(base_url=url, timeout=10) as c:
         r = c.options("/ask", headers=preflight)  # preflights carry no key and must not need one
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://news.example"
@@ -363,12 +382,22 @@ def test_qabot_serve_logs_where_it_listens_and_access_lines(tiny_service, tmp_pa
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "QABOT_CORPUS_DIR": str(tiny_service.settings.corpus_dir),
-           "QABOT_INDEX_DIR": str(tiny_service.settings.index_dir), "QABOT_API_KEY": "", "QABOT_LLM_BASE_URL": ""}
+    env = {
+        **os.environ,
+        "QABOT_CORPUS_DIR": str(tiny_service.settings.corpus_dir),
+        "QABOT_INDEX_DIR": str(tiny_service.settings.index_dir),
+        "QABOT_API_KEY": "",
+        "QABOT_LLM_BASE_URL": "",
+    }
     log_file = tmp_path / "serve.log"
     with log_file.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                                cwd=tmp_path, env=env, stdout=err, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=err,
+            stderr=err,
+        )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             for _ in range(300):
@@ -411,7 +440,8 @@ def test_llm_mode_streams_over_http(tiny_service, embedder):
             assert c.post("/ask", json={"question": QUESTION, "mode": "extractive"}).json()["mode"] == "extractive"
             client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
             assert "qabot-llm" in [m.id for m in client.models.list()]
-            stream = client.chat.completions.create(model="qabot-llm", stream=True,
-                                                    messages=[{"role": "user", "content": QUESTION}])
+            stream = client.chat.completions.create(
+                model="qabot-llm", stream=True, messages=[{"role": "user", "content": QUESTION}]
+            )
             text = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
             assert "青海省总工会" in text and "来源：" in text

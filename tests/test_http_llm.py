@@ -129,11 +129,14 @@ def test_the_tail_is_not_sent_back_as_history(use_model, fake):
         first = client.chat.completions.create(model="qabot", messages=[{"role": "user", "content": QUESTION}])
         earlier = first.choices[0].message.content
         assert UNSUPPORTED_HEAD in earlier
-        client.chat.completions.create(model="qabot", messages=[
-            {"role": "user", "content": QUESTION},
-            {"role": "assistant", "content": earlier},
-            {"role": "user", "content": "安排了多少批？"},
-        ])
+        client.chat.completions.create(
+            model="qabot",
+            messages=[
+                {"role": "user", "content": QUESTION},
+                {"role": "assistant", "content": earlier},
+                {"role": "user", "content": "安排了多少批？"},
+            ],
+        )
     condense = next(r for r in reversed(fake.requests) if r.kind == "condense")
     prompt = condense.messages[-1]["content"]
     assert "助手：" + " ".join(strip_tail(earlier).split()) in prompt

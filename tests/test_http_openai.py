@@ -33,10 +33,13 @@ def test_models_list(client):
 
 
 def test_chat_completion_cites_sources(client):
-    resp = client.chat.completions.create(model="qabot", messages=[
-        {"role": "system", "content": "ignored"},
-        {"role": "user", "content": QUESTION},
-    ])
+    resp = client.chat.completions.create(
+        model="qabot",
+        messages=[
+            {"role": "system", "content": "ignored"},
+            {"role": "user", "content": QUESTION},
+        ],
+    )
     content = resp.choices[0].message.content
     assert resp.object == "chat.completion" and resp.choices[0].finish_reason == "stop"
     assert "720万元" in content and "[1]" in content
@@ -48,7 +51,9 @@ def test_chat_completion_cites_sources(client):
 
 def test_chat_completion_stream(client):
     stream = client.chat.completions.create(
-        model="qabot-extractive", stream=True, stream_options={"include_usage": True},
+        model="qabot-extractive",
+        stream=True,
+        stream_options={"include_usage": True},
         messages=[{"role": "user", "content": [{"type": "text", "text": QUESTION}]}],
     )
     chunks = list(stream)
@@ -63,11 +68,14 @@ def test_chat_completion_stream(client):
 
 def test_history_reaches_the_service(client):
     first = client.chat.completions.create(model="qabot", messages=[{"role": "user", "content": QUESTION}])
-    resp = client.chat.completions.create(model="qabot", messages=[
-        {"role": "user", "content": QUESTION},
-        {"role": "assistant", "content": first.choices[0].message.content},
-        {"role": "user", "content": "安排了多少批？"},
-    ])
+    resp = client.chat.completions.create(
+        model="qabot",
+        messages=[
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "安排了多少批？"},
+        ],
+    )
     assert resp.model_extra["sources"][0]["file"] == "news.md"
 
 
@@ -84,14 +92,19 @@ def test_openai_errors(client, base_url):
         client.chat.completions.create(model="qabot", messages=[])
     with pytest.raises(openai.UnprocessableEntityError, match="n:"):
         client.chat.completions.create(model="qabot", n=2, messages=[{"role": "user", "content": QUESTION}])
-    with openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0) as wrong:
-        with pytest.raises(openai.AuthenticationError, match="API key"):
-            wrong.models.list()
+    with (
+        openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0) as wrong,
+        pytest.raises(openai.AuthenticationError, match="API key"),
+    ):
+        wrong.models.list()
 
 
 def test_raw_http_shape(base_url):
-    r = httpx.post(f"{base_url}/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                   json={"model": "qabot", "messages": [{"role": "user", "content": QUESTION}], "stream": True})
+    r = httpx.post(
+        f"{base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"model": "qabot", "messages": [{"role": "user", "content": QUESTION}], "stream": True},
+    )
     lines = [line for line in r.text.split("\n") if line]
     assert r.headers["content-type"].startswith("text/event-stream")
     assert all(line.startswith("data: ") for line in lines) and lines[-1] == "data: [DONE]"

@@ -38,7 +38,9 @@ def test_every_operation_is_fuzzed(api_schema):
 
 
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if op.startswith("POST")  # GETs take no input to break
+    (op, GenerationMode.NEGATIVE)
+    for op in OPERATIONS
+    if op.startswith("POST")  # GETs take no input to break
 ]
 
 
@@ -47,8 +49,7 @@ def test_generated_requests(api_schema, operation, mode):
     method, path = operation.split(" ")
     strategy = api_schema[path][method].as_strategy(generation_mode=mode)
 
-    @settings(max_examples=15, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(case=strategy)
     def run(case) -> None:
         case.call_and_validate(checks=CHECKS, timeout=30)

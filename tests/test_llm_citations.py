@@ -22,7 +22,9 @@ def _chunk(text: str, title: str = "标题") -> Chunk:
             start = k + 1
     if start < len(text):
         spans.append((start, len(text)))
-    return Chunk(id=0, doc="a.txt", path="a.txt", title=title, article=0, text=text, start=0, end=len(text), sentences=spans)
+    return Chunk(
+        id=0, doc="a.txt", path="a.txt", title=title, article=0, text=text, start=0, end=len(text), sentences=spans
+    )
 
 
 @pytest.mark.parametrize(

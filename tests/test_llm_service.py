@@ -125,7 +125,12 @@ def test_timeout_mid_stream_switches_visibly_to_the_extractive_answer(with_model
 
 def test_unreachable_model_falls_back(shared, embedder):
     settings = shared.settings.model_copy(
-        update={"llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "x", "llm_api_key": SecretStr(KEY), "llm_timeout": 1.0}
+        update={
+            "llm_base_url": "http://127.0.0.1:9/v1",
+            "llm_model": "x",
+            "llm_api_key": SecretStr(KEY),
+            "llm_timeout": 1.0,
+        }
     )
     shared.chat = LLMAnswerer(settings)
     try:

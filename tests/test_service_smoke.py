@@ -8,7 +8,7 @@ def test_tiny_answer_quotes_source(tiny_service):
     assert answer.found, answer.answer
     assert "720万元" in answer.answer
     cited = [s for s in answer.sources if s.quote]
-    assert cited and "[%d]" % cited[0].n in answer.answer
+    assert cited and f"[{cited[0].n}]" in answer.answer
 
 
 def test_empty_question_rejected(tiny_service):

@@ -32,8 +32,13 @@ GROUP = -1001234
 class Spy:
     """Wraps an AnswerService: records questions and histories, can block or fail on cue."""
 
-    def __init__(self, inner: AnswerService, fail_on: str | None = None, gate: threading.Event | None = None,
-                 gate_on: str | None = None) -> None:
+    def __init__(
+        self,
+        inner: AnswerService,
+        fail_on: str | None = None,
+        gate: threading.Event | None = None,
+        gate_on: str | None = None,
+    ) -> None:
         self.inner = inner
         self.settings = inner.settings
         self.calls: list[tuple[str, list]] = []
@@ -149,7 +154,9 @@ def hostile_service(tmp_path_factory, embedder) -> AnswerService:
         "蓝湾市总工会宣布，2023年<b>加粗</b>计划&amp;投入 3 < 5 && 7 > 2 的专项经费860万元，用于建设职工书屋<i>。\n",
         encoding="utf-8",
     )
-    (corpus / "other.txt").write_text("绿谷县图书馆\n\n绿谷县图书馆今年新增藏书两万册，全年接待读者十万人次。\n", encoding="utf-8")
+    (corpus / "other.txt").write_text(
+        "绿谷县图书馆\n\n绿谷县图书馆今年新增藏书两万册，全年接待读者十万人次。\n", encoding="utf-8"
+    )
     service = AnswerService(make_settings(tmp_path_factory.mktemp("hostile-index"), corpus), embedder=embedder)
     service.build()
     return service
@@ -177,7 +184,9 @@ LONG_PARAGRAPH = "第{k}段：工会&职工<服务>持续推进，“暖心驿�
 
 def long_answer(paragraphs: int = 200) -> Answer:
     text = "\n\n".join(LONG_PARAGRAPH.format(k=k) for k in range(paragraphs)) + "[1]"
-    source = Source(n=1, title="<i>长文</i>", file="long.md", start=0, end=10, text="工会 & 职工", quote="工会 & 职工", score=1.0)
+    source = Source(
+        n=1, title="<i>长文</i>", file="long.md", start=0, end=10, text="工会 & 职工", quote="工会 & 职工", score=1.0
+    )
     return Answer(question="长问题", answer=text, found=True, mode="llm", sources=[source])
 
 
@@ -460,7 +469,11 @@ async def test_qabot_telegram_command_polls_answers_and_stops_cleanly(tiny_corpu
     env.pop("QABOT_LLM_BASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from bot.cli import main; main()", "telegram"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         standin.user_says(15, QUESTION)

@@ -60,8 +60,11 @@ async def test_the_draft_grows_while_the_model_streams(with_model, standin, fake
     model_text = record.reply
     [message] = standin.sent_to(42)  # one message, edited in place
     with standin.cond:
-        drafts = [(p["text"], at) for name, p, at in standin.state.calls
-                  if name in ("sendMessage", "editMessageText") and "parse_mode" not in p]
+        drafts = [
+            (p["text"], at)
+            for name, p, at in standin.state.calls
+            if name in ("sendMessage", "editMessageText") and "parse_mode" not in p
+        ]
     partial = [text.removesuffix(" …") for text, _ in drafts if model_text.startswith(text.removesuffix(" …"))]
     assert len(partial) >= 2 and len(set(partial)) == len(partial)  # it grew, token by token
     assert len(partial[-1]) < len(model_text)  # ... while the model had more to say
@@ -132,7 +135,9 @@ def hostile_llm_service(tmp_path_factory, embedder) -> AnswerService:
         "蓝湾市总工会宣布，2023年<b>加粗</b>计划投入 3 < 5 && 7 > 2 的专项经费860万元，用于建设职工书屋<i>。\n",
         encoding="utf-8",
     )
-    (corpus / "other.txt").write_text("绿谷县图书馆\n\n绿谷县图书馆今年新增藏书两万册，全年接待读者十万人次。\n", encoding="utf-8")
+    (corpus / "other.txt").write_text(
+        "绿谷县图书馆\n\n绿谷县图书馆今年新增藏书两万册，全年接待读者十万人次。\n", encoding="utf-8"
+    )
     service = AnswerService(make_settings(tmp_path_factory.mktemp("hostile-llm-index"), corpus), embedder=embedder)
     service.build()
     return service

@@ -32,7 +32,7 @@ _MARKER = re.compile(r"\[(\d+)\]")
 _ADJACENT = re.compile(r"\](?:[ \t]+)\[")
 
 TERMINALS = "。！？!?；;"
-_CLOSERS = "”’\"」』）)"
+_CLOSERS = '”’"」』）)'
 _TRAILING_MARKERS = re.compile(r"(?:[ \t]*\[\d+\])+")
 
 _ARABIC = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")

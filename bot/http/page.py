@@ -22,7 +22,9 @@ class ChatPage:
     def __init__(self, html: str) -> None:
         def hashes(tag: str) -> str:
             blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
-            return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+            return " ".join(
+                f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks
+            )
 
         labels = json.dumps(page_labels(), ensure_ascii=False).replace("<", "\\u003c")
         self.html = html.replace(PLACEHOLDER, f'<script id="labels" type="application/json">{labels}</script>')

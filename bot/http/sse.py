@@ -39,6 +39,7 @@ async def replay(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[Even
 
 
 def frame(event: Event) -> str:
+    data: dict[str, Any]
     if isinstance(event, Sources):
         name, data = "sources", {"sources": [s.model_dump(mode="json") for s in event.sources]}
     elif isinstance(event, Delta):
@@ -55,5 +56,3 @@ async def answer_frames(events: AsyncIterator[Event], request_id: str | None) ->
             yield frame(event)
     except Exception as exc:
         yield f"event: error\ndata: {dumps(stream_error_body(exc, request_id))}\n\n"
-
-

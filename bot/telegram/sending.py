@@ -72,7 +72,9 @@ class Sender:
         for k, part in enumerate(parts):
             last = k == len(parts) - 1
             reply = reply_to if k == 0 else None
-            sent.append(await self.send_part(bot, chat_id, part, reply_to=reply, buttons=buttons if last else None, html=html))
+            sent.append(
+                await self.send_part(bot, chat_id, part, reply_to=reply, buttons=buttons if last else None, html=html)
+            )
         return sent
 
     async def send_part(

@@ -137,7 +137,8 @@ def reply_for(model: str, messages: list[dict], record: Record) -> str:
             found = list(dict.fromkeys(re.findall(r"\d+", sentence)))
             if len(found) >= 2:
                 a, b = found[0], found[1]
-                swapped = re.sub(r"\d+", lambda m: {a: b, b: a}.get(m.group(0), m.group(0)), sentence)
+                pair = {a: b, b: a}
+                swapped = re.sub(r"\d+", lambda m, pair=pair: pair.get(m.group(0), m.group(0)), sentence)
                 record.planted = {"swap": [a, b], "sentence": swapped}
                 return f"{swapped}[1]"
         return f"{first[0]}[1]"

@@ -53,13 +53,25 @@ def parse_html(text: str) -> str:
         if ch == "<":
             m = _TAG.match(text, i)
             if not m:
-                raise ApiError(400, f"Bad Request: can't parse entities: Unexpected character at byte offset {len(text[:i].encode())}")
+                raise ApiError(
+                    400,
+                    f"Bad Request: can't parse entities: Unexpected character at byte offset {len(text[:i].encode())}",
+                )
             closing, name = m.group(1) == "/", m.group(2).lower()
             if name not in ALLOWED_TAGS:
-                raise ApiError(400, f'Bad Request: can\'t parse entities: Unsupported start tag "{name}" at byte offset {len(text[:i].encode())}')
+                raise ApiError(
+                    400,
+                    "Bad Request: can't parse entities: "
+                    f'Unsupported start tag "{name}" at byte offset {len(text[:i].encode())}',
+                )
             if closing:
                 if not stack or stack[-1] != name:
-                    raise ApiError(400, f'Bad Request: can\'t parse entities: Unmatched end tag at byte offset {len(text[:i].encode())}, expected "</{stack[-1] if stack else ""}>", found "</{name}>"')
+                    raise ApiError(
+                        400,
+                        "Bad Request: can't parse entities: "
+                        f"Unmatched end tag at byte offset {len(text[:i].encode())}, "
+                        f'expected "</{stack[-1] if stack else ""}>", found "</{name}>"',
+                    )
                 stack.pop()
             else:
                 stack.append(name)
@@ -67,14 +79,20 @@ def parse_html(text: str) -> str:
         elif ch == "&":
             m = _ENTITY.match(text, i)
             if not m:
-                raise ApiError(400, f"Bad Request: can't parse entities: Character entity expected at byte offset {len(text[:i].encode())}")
+                raise ApiError(
+                    400,
+                    "Bad Request: can't parse entities: "
+                    f"Character entity expected at byte offset {len(text[:i].encode())}",
+                )
             out.append(html.unescape(m.group(0)))
             i = m.end()
         else:
             out.append(ch)
             i += 1
     if stack:
-        raise ApiError(400, f'Bad Request: can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+        raise ApiError(
+            400, f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\""
+        )
     return "".join(out)
 
 
@@ -85,7 +103,10 @@ def entities_for(text: str) -> list[dict]:
     if m:
         found.append({"type": "bot_command", "offset": 0, "length": utf16(m.group(0))})
     for m in re.finditer(r"@[A-Za-z0-9_]{5,32}", text):
-        if m.start() == 0 or text[m.start() - 1] not in "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+        if (
+            m.start() == 0
+            or text[m.start() - 1] not in "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+        ):
             found.append({"type": "mention", "offset": utf16(text[: m.start()]), "length": utf16(m.group(0))})
     return found
 
@@ -163,8 +184,11 @@ class TelegramStandIn:
                 try:
                     prefix = f"/bot{standin.token}/"
                     if not url.path.startswith(prefix):
-                        raise ApiError(401 if url.path.startswith("/bot") else 404, "Unauthorized" if url.path.startswith("/bot") else "Not Found")
-                    method = url.path[len(prefix):]
+                        raise ApiError(
+                            401 if url.path.startswith("/bot") else 404,
+                            "Unauthorized" if url.path.startswith("/bot") else "Not Found",
+                        )
+                    method = url.path[len(prefix) :]
                     params = dict(parse_qsl(url.query))
                     params.update(_decode_body(self.headers.get("Content-Type", ""), body))
                     result = standin.dispatch(method, params)
@@ -219,7 +243,12 @@ class TelegramStandIn:
         reply_to: Sent | None = None,
     ) -> int:
         """Queue a text message from a user; returns its update id."""
-        user = {"id": user_id or abs(chat_id), "is_bot": False, "first_name": "用户", "username": f"user{abs(user_id or chat_id)}"}
+        user = {
+            "id": user_id or abs(chat_id),
+            "is_bot": False,
+            "first_name": "用户",
+            "username": f"user{abs(user_id or chat_id)}",
+        }
         chat = {"id": chat_id, "type": chat_type}
         if chat_type == "private":
             chat["first_name"] = "用户"
@@ -295,7 +324,9 @@ class TelegramStandIn:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; sent so far: {[s.text[:60] for s in self.state.sent]}")
+                raise AssertionError(
+                    f"timed out waiting for {what}; sent so far: {[s.text[:60] for s in self.state.sent]}"
+                )
             await asyncio.sleep(0.01)
 
     async def wait_sent(self, chat_id: int, count: int = 1, timeout: float = 10.0) -> list[Sent]:
@@ -321,21 +352,35 @@ class TelegramStandIn:
         with self.cond:
             self.state.calls.append((method, params, time.perf_counter()))
             for fault in self.state.faults:
-                if fault.method == method and fault.count > 0 and (fault.kind != "refuse_html" or params.get("parse_mode")):
+                if (
+                    fault.method == method
+                    and fault.count > 0
+                    and (fault.kind != "refuse_html" or params.get("parse_mode"))
+                ):
                     fault.count -= 1
                     if fault.kind == "retry_after":
-                        raise ApiError(429, f"Too Many Requests: retry after {fault.retry_after}", {"retry_after": fault.retry_after})
+                        raise ApiError(
+                            429,
+                            f"Too Many Requests: retry after {fault.retry_after}",
+                            {"retry_after": fault.retry_after},
+                        )
                     if fault.kind == "bad_gateway":
                         raise ApiError(502, "Bad Gateway")
                     if fault.kind == "refuse_html":
-                        raise ApiError(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0")
+                        raise ApiError(
+                            400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 0'
+                        )
         handler = getattr(self, f"api_{method}", None)
         if handler is None:
             raise ApiError(404, "Not Found: method not found")
         return handler(params)
 
     def api_getMe(self, params: dict) -> dict:
-        return self._bot_user() | {"can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return self._bot_user() | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     def api_getUpdates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset") or 0)
@@ -345,7 +390,11 @@ class TelegramStandIn:
         with self.cond:
             wakes = self._wakes
             if self.state.webhook is not None:
-                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+                raise ApiError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             while True:
                 if offset:
                     self.state.updates = [u for u in self.state.updates if u["update_id"] >= offset]
@@ -384,7 +433,11 @@ class TelegramStandIn:
             if sent is None:
                 raise ApiError(400, "Bad Request: message to edit not found")
             if sent.text == text and sent.reply_markup == markup:
-                raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+                raise ApiError(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and reply markup "
+                    "are exactly the same as a current content and reply markup of the message",
+                )
             sent.text, sent.raw, sent.parse_mode, sent.reply_markup = text, str(params.get("text")), parse_mode, markup
             sent.edits += 1
             sent.at = time.perf_counter()
@@ -422,7 +475,11 @@ class TelegramStandIn:
     def api_getWebhookInfo(self, params: dict) -> dict:
         with self.cond:
             hook = self.state.webhook or {}
-            return {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": len(self.state.updates)}
+            return {
+                "url": hook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.state.updates),
+            }
 
     # -- helpers ---------------------------------------------------------------------------------
     def _bot_user(self) -> dict:
