@@ -204,9 +204,7 @@ def ask(
     question: str = typer.Argument(..., help="the question, or - to read one question per line from standard input"),
     top_k: int | None = typer.Option(None, "--top-k", "-k", help="how many sources to retrieve"),
     as_json: bool = typer.Option(False, "--json", help="print the answer as JSON (one object per line)"),
-    mode: str | None = typer.Option(
-        None, "--mode", help="extractive (offline) or llm (needs a chat model)"
-    ),
+    mode: str | None = typer.Option(None, "--mode", help="extractive (offline) or llm (needs a chat model)"),
 ) -> None:
     """Answer a question from the articles, with numbered citations."""
     from .errors import QuestionError
@@ -261,7 +259,9 @@ def chat(top_k: int | None = typer.Option(None, "--top-k", "-k")) -> None:
     service = _service()
     _ensure_index(service)
     info = service.info()
-    out.print(f"qabot — {info['chunks']} 段资料，来自 {len(info['files'])} 个文件。输入问题，Ctrl-D 退出，/reset 清空对话。")
+    out.print(
+        f"qabot — {info['chunks']} 段资料，来自 {len(info['files'])} 个文件。输入问题，Ctrl-D 退出，/reset 清空对话。"
+    )
     history: list[Turn] = []
     while True:
         try:
@@ -336,9 +336,7 @@ def serve(
 @app.command()
 @_guard
 def telegram(
-    webhook_url: str | None = typer.Option(
-        None, "--webhook-url", help="use a webhook instead of long polling"
-    ),
+    webhook_url: str | None = typer.Option(None, "--webhook-url", help="use a webhook instead of long polling"),
 ) -> None:
     """Run the Telegram bot (TELEGRAM_BOT_TOKEN)."""
     from .telegram.app import run

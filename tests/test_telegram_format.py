@@ -14,7 +14,23 @@ from bot.telegram.format import esc, format_answer, format_source, split_html, s
 from bot.telegram.state import AnswerStore, ChatHistory
 from tests.fakes.telegram_standin import ApiError, parse_html
 
-HOSTILE = ["<b>", "</i>", "&", "&amp;", "<", ">", "\"", "'", "&#x27;", "<script>alert(1)</script>", "😀", "。", "\n", "\n\n", " "]
+HOSTILE = [
+    "<b>",
+    "</i>",
+    "&",
+    "&amp;",
+    "<",
+    ">",
+    '"',
+    "'",
+    "&#x27;",
+    "<script>alert(1)</script>",
+    "😀",
+    "。",
+    "\n",
+    "\n\n",
+    " ",
+]
 
 
 def _check_parts(parts: list[str], limit: int) -> str:
@@ -30,8 +46,10 @@ def _squash(text: str) -> str:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(HOSTILE) | st.text(alphabet="工会职工服务ab 。", min_size=1, max_size=30), max_size=120),
-       st.integers(min_value=60, max_value=400))
+@given(
+    st.lists(st.sampled_from(HOSTILE) | st.text(alphabet="工会职工服务ab 。", min_size=1, max_size=30), max_size=120),
+    st.integers(min_value=60, max_value=400),
+)
 def test_split_never_breaks_tags_or_entities(pieces, limit):
     text = "".join(pieces)
     markup = f"<b>标题</b>\n\n{esc(text)}\n<blockquote expandable>{esc(text)}</blockquote><i>{esc(text[:50])}</i>"
@@ -72,10 +90,25 @@ def test_stand_in_refuses_what_telegram_refuses():
 
 
 def test_answer_formatting_escapes_everything():
-    source = Source(n=1, title="<b>标题</b> & 副题", file="a<b>.md", start=0, end=5, text="正文 <i> & </i>",
-                    quote="引用 <b>粗</b> & 细", score=0.5)
-    answer = Answer(question="q", answer="答案 <tg-spoiler> & [1]", found=True, mode="extractive", sources=[source],
-                    note="模型 <不可用>", unsupported=["无据 & <x>"])
+    source = Source(
+        n=1,
+        title="<b>标题</b> & 副题",
+        file="a<b>.md",
+        start=0,
+        end=5,
+        text="正文 <i> & </i>",
+        quote="引用 <b>粗</b> & 细",
+        score=0.5,
+    )
+    answer = Answer(
+        question="q",
+        answer="答案 <tg-spoiler> & [1]",
+        found=True,
+        mode="extractive",
+        sources=[source],
+        note="模型 <不可用>",
+        unsupported=["无据 & <x>"],
+    )
     for markup in (format_answer(answer), format_source(source)):
         plain = parse_html(markup)
         assert "<b>标题</b> & 副题" in plain

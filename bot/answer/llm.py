@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -150,7 +150,7 @@ class LLMAnswerer:
             return question
         return str(rewritten)
 
-    def stream_reply(self, inputs: dict[str, Any]) -> Iterator[str]:
+    def stream_reply(self, inputs: dict[str, Any]) -> Generator[str, None, None]:
         """Reply pieces as the model sends them; raises ModelUnavailable (also past the timeout)."""
         deadline = time.monotonic() + self.settings.llm_timeout
         pieces = self.answer_chain.stream(inputs)

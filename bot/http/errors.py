@@ -124,5 +124,7 @@ def stream_error_body(exc: Exception, request_id: str | None) -> dict[str, Any]:
     """The error body sent as the last event of a stream that fails after its response started."""
     if isinstance(exc, QabotError):
         return qabot_error_body(exc, request_id)[1]
-    log.error("internal error in request %s (answer stream)", request_id, exc_info=exc, extra={"request_id": request_id})
+    log.error(
+        "internal error in request %s (answer stream)", request_id, exc_info=exc, extra={"request_id": request_id}
+    )
     return error_body(500, f"internal error; request id {request_id}", "internal_error", request_id)

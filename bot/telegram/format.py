@@ -43,6 +43,7 @@ def to_plain(markup: str) -> str:
 
 # -- answers -----------------------------------------------------------------------------------
 
+
 def unsupported_spans(text: str, unsupported: list[str]) -> list[tuple[int, int]]:
     """Where the flagged sentences are in `text`: sorted, non-overlapping (start, end) pairs.
 
@@ -107,7 +108,9 @@ def format_source(source: Source) -> str:
 
 def format_sources(answer: Answer) -> str:
     head = f"上一个问题：{esc(answer.question)}"
-    return "\n\n".join([head, *(format_source(s) for s in answer.sources)]) if answer.sources else head + "\n\n没有来源。"
+    return (
+        "\n\n".join([head, *(format_source(s) for s in answer.sources)]) if answer.sources else head + "\n\n没有来源。"
+    )
 
 
 def button_label(source: Source) -> str:
@@ -182,7 +185,8 @@ def split_html(markup: str, limit: int = LIMIT) -> list[str]:
         return [markup] if to_plain(markup).strip() else []
     atoms = _atoms(markup)
     parts: list[str] = []
-    start, stack_at_start = 0, []
+    start = 0
+    stack_at_start: list[tuple[str, str]] = []
     min_fill = {4: 0.5, 3: 0.5, 2: 0.3, 1: 0.3}
     while start < len(atoms):
         prefix = "".join(tag for _, tag in stack_at_start)
