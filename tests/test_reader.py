@@ -10,7 +10,7 @@ import pytest
 
 from bot.answer.reader import MODEL_PATH, ModelFileError, Reader, index_idf, load_reader
 from bot.service import AnswerService
-from conftest import make_settings
+from tests.common import make_settings
 from retrieval.query import analyse
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
