@@ -410,7 +410,7 @@ class MilvusStore:
                 seconds += time.perf_counter() - clock
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-                rows = [_row(chunk, vector) for chunk, vector in zip(batch, vectors)]
+                rows = [_row(chunk, vector) for chunk, vector in zip(batch, vectors, strict=True)]
                 self._call("insert", self.client.insert, staging, rows)
                 done += len(batch)
                 if progress:
@@ -450,13 +450,14 @@ class MilvusStore:
         staging = self._staging(number, base, config)
         vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal) if index.vectors.ntotal else []
         for k in range(0, len(index.chunks), INSERT_BATCH):
-            rows = [_row(c, v) for c, v in zip(index.chunks[k : k + INSERT_BATCH], vectors[k : k + INSERT_BATCH])]
+            batch = zip(index.chunks[k : k + INSERT_BATCH], vectors[k : k + INSERT_BATCH], strict=True)
+            rows = [_row(chunk, vector) for chunk, vector in batch]
             self._call("insert", self.client.insert, staging, rows)
         by_path = Counter(chunk.path for chunk in index.chunks)
         marks = [
-            {"key": _staged_key(staging, rel), "value": json.dumps({"path": rel, "digest": digest, "chunks": by_path[rel]}),
+            {"key": _staged_key(staging, rel), "value": json.dumps({"path": rel, "digest": d, "chunks": by_path[rel]}),
              "v": [0.0, 0.0]}
-            for rel, digest in digests.items()
+            for rel, d in digests.items()
         ]  # fmt: skip
         for k in range(0, len(marks), 64):
             self._call("upsert", self.client.upsert, self.meta, marks[k : k + 64])

@@ -10,6 +10,7 @@ BM25 alone: 0.933 / 0.898; dense alone: 0.700 / 0.861.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -28,10 +29,14 @@ class Hit:
     dense_rank: int | None = None
 
 
+class QueryEmbedder(Protocol):
+    def embed_query_array(self, text: str) -> np.ndarray: ...
+
+
 class HybridSearcher:
     """Searches one loaded index; thread-safe for concurrent readers."""
 
-    def __init__(self, index: IndexData, embedder, bm25_weight: float, dense_weight: float) -> None:
+    def __init__(self, index: IndexData, embedder: QueryEmbedder, bm25_weight: float, dense_weight: float) -> None:
         self.index = index
         self.embedder = embedder
         self.bm25_weight = bm25_weight
@@ -58,7 +63,7 @@ class HybridSearcher:
         if norm > 0:
             vector = vector / norm
         scores, ids = self.index.vectors.search(vector, min(k, n))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def search(self, query: str, top_k: int = 5) -> list[Hit]:
         bm25 = self.bm25_ranking(query) if self.bm25_weight > 0 else []
