@@ -30,10 +30,12 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 <entry><title>工会经费投入</title><id>urn:entry:1</id><link href="{base}/missing.html"/>
   <published>2023-02-16T08:00:00+08:00</published><updated>2023-02-16T08:00:00+08:00</updated>
   <author><name>赵六</name></author>
-  <content type="html">&lt;p&gt;青海省总工会今年计划投入专项经费三千万元，用于职工服务阵地建设。&lt;/p&gt;</content></entry>
+  <content type="html">&lt;p&gt;青海省总工会今年计划投入专项经费三千万元，用于职工服务阵地建设。&lt;/p&gt;
+  </content></entry>
 </feed>"""
 
-ARTICLE = """<html><head><title>全市公交票价下调</title></head><body><nav><a href="/">首页</a> <a href="/n">新闻</a></nav>
+ARTICLE = """<html><head><title>全市公交票价下调</title></head><body>
+<nav><a href="/">首页</a> <a href="/n">新闻</a></nav>
 <article><h1>全市公交票价下调</h1><p>本报讯 自3月1日起，全市公交票价由两元下调为一元，惠及全市三百万乘客。</p>
 <p>市交通局表示，票价下调后将增加运力，高峰时段发车间隔缩短至五分钟。</p></article>
 <footer>版权所有</footer></body></html>"""

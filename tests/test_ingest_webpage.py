@@ -18,7 +18,8 @@ BODY = "".join(
 
 
 def page(head: str = "", byline: str = "", body: str = BODY) -> str:
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>青海工会投入专项经费 - 新闻网</title>{head}</head>
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>青海工会投入专项经费 - 新闻网</title>{head}</head>
 <body>
 <nav><a href="/">首页</a> <a href="/news">新闻</a> <a href="/sports">体育</a></nav>
 <aside class="sidebar"><h3>热门新闻</h3><ul>

@@ -120,7 +120,7 @@ def straighten(quads: Sequence[np.ndarray], texts: Sequence[str], centre: tuple[
     cos, sin = math.cos(-skew), math.sin(-skew)
     cx, cy = centre
     boxes = []
-    for quad, text in zip(quads, texts):
+    for quad, text in zip(quads, texts, strict=True):
         xs = cos * (quad[:, 0] - cx) - sin * (quad[:, 1] - cy) + cx
         ys = sin * (quad[:, 0] - cx) + cos * (quad[:, 1] - cy) + cy
         boxes.append(Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()), str(text)))
