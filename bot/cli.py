@@ -6,6 +6,7 @@ one-line message and an exit code: 2 when the input was at fault, 1 otherwise; n
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -25,6 +26,8 @@ from .models import HISTORY_TURNS, Answer, Delta, Final, Turn, exchange
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from retrieval.index import BuildPlan
+
     from .service import AnswerService
 
 app = typer.Typer(
@@ -32,7 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Ask questions about a folder of Chinese news articles; answers quote their sources.",
 )
-out = Console()
+out = Console(soft_wrap=not sys.stdout.isatty())  # piped output: never hard-wrapped at 80 columns
 err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
@@ -101,10 +104,25 @@ class _Bar:
             self.progress.stop()
 
 
+def _announce(plan: BuildPlan) -> None:
+    """Before a long build: how much there is to embed and about how long it takes."""
+    if plan.to_embed:
+        minutes = plan.seconds / 60
+        took = f"about {minutes:.0f} min" if minutes >= 1.5 else f"about {plan.seconds:.0f} s"
+        reused = plan.chunks - plan.to_embed
+        err.print(
+            f"{plan.chunks} new chunks from {plan.files} files: embedding {plan.to_embed}"
+            + (f" ({reused} reused)" if reused else "")
+            + f", {took} at {plan.rate:.1f} chunks/s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _ensure_index(service: AnswerService) -> None:
     bar = _Bar("首次运行：正在建立索引")
     try:
-        report = service.ensure_index(progress=bar)
+        report = service.ensure_index(progress=bar, on_plan=_announce)
     finally:
         bar.close()
     if report is not None:
@@ -129,9 +147,11 @@ def index(
     service = _service(settings)
     bar = _Bar("embedding")
     try:
-        report = service.build(progress=bar)
+        report = service.build(progress=bar, on_plan=_announce)
     finally:
         bar.close()
+    if report.repaired:
+        err.print(f"repaired the index ({escape(report.repaired)})", highlight=False, soft_wrap=True)
     for path in report.skipped:
         err.print(f"skipped {path} (see warnings above)", highlight=False)
     status = "unchanged" if report.unchanged else f"embedded {report.embedded} new chunks"
@@ -221,6 +241,8 @@ def ask(
             _stream_answer(service, question, top_k=top_k, mode=mode)
         return
     failures = 0
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")  # bytes that are not UTF-8: cleaned, not a traceback
     for lineno, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -347,7 +369,11 @@ def telegram(
 
 
 def main() -> None:
+    from .redact import RedactingFilter
+
     logging.basicConfig(level=logging.WARNING, format="qabot: %(levelname)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     for noisy in ("bm25s", "faiss", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     started = time.perf_counter()

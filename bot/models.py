@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .sanitize import CleanText
+
 Mode = Literal["extractive", "llm"]
 
 MAX_TURN_CHARS = 4000  # longest turn a client may send back as history
@@ -38,7 +40,7 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=MAX_TURN_CHARS)
+    content: CleanText = Field(..., max_length=MAX_TURN_CHARS)
 
 
 def exchange(question: str, answer: str) -> list[Turn]:

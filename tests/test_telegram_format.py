@@ -150,8 +150,8 @@ def test_answer_store_keys_are_per_chat_and_bounded():
     store = AnswerStore(per_chat=2)
     answers = [Answer(question=str(k), answer="a", found=False, mode="extractive", sources=[]) for k in range(3)]
     keys = [store.put(1, a) for a in answers]
-    assert store.get(1, keys[0]) is None and store.get(1, keys[2]) is answers[2]
-    assert store.get(2, keys[2]) is None and store.last(1) is answers[2]
+    assert store.get(1, keys[0]) is None and store.get(1, keys[2]) == answers[2]
+    assert store.get(2, keys[2]) is None and store.last(1) == answers[2]
     assert len(f"src:{keys[2]}:20".encode()) <= 64
 
 

@@ -25,6 +25,7 @@ import pydantic
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
+from .. import redact
 from ..errors import ModelUnavailable
 from ..models import Answer, AnswerEvent, Delta, Failed, Final, Mode, Sources, Turn
 from ..settings import Settings
@@ -118,10 +119,12 @@ class LLMAnswerer:
         self.answer_chain = answer_chain(self.model)
         self.condense_chain = condense_chain(self.model)
         self._secret = _secret_value(settings)
+        redact.register(self._secret)
+        redact.register_url(settings.llm_base_url)  # `http://user:pass@host/v1`: its error bodies echo it
 
     # -- failures ----------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return redact.redact(text.replace(self._secret, "***") if self._secret else text)
 
     def _unavailable(self, exc: Exception, stage: str) -> ModelUnavailable:
         """The model failed: log the type and a redacted message. Anything else is re-raised as is."""

@@ -98,6 +98,7 @@ def create_app(service: AnswerService) -> FastAPI:
             files=len(info["files"]),
             embedder=info["embedder"],
             mode=info["mode"],
+            problem=info["problem"],
         )
 
     @app.get("/", include_in_schema=False)

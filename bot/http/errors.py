@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from ..errors import IndexUnavailable, QabotError
+from ..sanitize import clean_text
 
 log = logging.getLogger("qabot.http")
 
@@ -56,7 +57,7 @@ def status_of(exc: QabotError) -> tuple[int, str]:
 def error_body(status: int, message: str, code: str | None = None, request_id: str | None = None) -> dict[str, Any]:
     return {
         "error": {
-            "message": message,
+            "message": clean_text(message),  # messages may quote the input: no lone surrogates in JSON
             "type": ERROR_TYPES.get(status, "invalid_request_error"),
             "code": code,
             "request_id": request_id,

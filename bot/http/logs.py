@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Any
 
+from ..redact import RedactingFilter
+
 
 class JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -34,6 +36,7 @@ def configure_logging() -> None:
     if not any(isinstance(h.formatter, JsonLogFormatter) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLogFormatter())
+        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

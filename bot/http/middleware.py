@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,7 @@ from .errors import error_body
 log = logging.getLogger("qabot.http")
 access_log = logging.getLogger("qabot.http.access")
 
+CLIENT_CLOSED = 499  # logged status of a request whose client left mid-request (nginx's convention)
 PUBLIC_PATHS = frozenset({"/health", "/"})  # no key, no rate limit: liveness probes and a static page
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -51,6 +53,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         started_at = time.perf_counter()
         status, started = 500, False
+        scope["state"]["disconnected"] = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -63,6 +66,8 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            scope["state"]["disconnected"] = True
         except Exception:
             log.exception(
                 "internal error in request %s (%s %s)",
@@ -77,6 +82,9 @@ class RequestContext:
         finally:
             client = scope.get("client")
             latency_ms = (time.perf_counter() - started_at) * 1000
+            if scope["state"]["disconnected"] and not started:
+                status = CLIENT_CLOSED  # the client left before the answer: not a server error
+                log.info("client disconnected before the response (%s %s)", scope["method"], scope["path"])
             access_log.info(
                 "%s %s %d %.1fms",
                 scope["method"],
@@ -136,6 +144,7 @@ class Guard:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                scope.setdefault("state", {})["disconnected"] = True
                 return
             chunk = message.get("body", b"")
             size += len(chunk)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..answer import render
 from ..models import MAX_TURN_CHARS, Answer, Delta, Event, Final, Mode, Source, Turn
+from ..sanitize import CleanText
 from ..service import AnswerService
 from ..workers import WorkerPool
 from .errors import ApiError, error_body, request_id, stream_error_body
@@ -38,13 +39,13 @@ NOTE = f"\n\n{render.NOTE}："
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: str | None = None
+    text: CleanText | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: CleanText | list[ContentPart] | None = None
 
 
 class StreamOptions(BaseModel):
@@ -54,7 +55,7 @@ class StreamOptions(BaseModel):
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str = Field(..., description="see GET /v1/models", examples=["qabot"])
+    model: CleanText = Field(..., description="see GET /v1/models", examples=["qabot"])
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=100)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import MAX_HISTORY_TURNS, Mode, Turn
+from ..sanitize import CleanText
 
 
 class AskRequest(BaseModel):
@@ -14,7 +15,7 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(
+    question: CleanText = Field(
         ...,
         strict=True,
         description="the question (limit: QABOT_MAX_QUESTION_CHARS)",
@@ -34,6 +35,7 @@ class Health(BaseModel):
     embedder: str | None = None
     mode: str | None = None
     error: str | None = None
+    problem: str | None = Field(None, description="the published index cannot be read; the one in memory still serves")
 
 
 class ErrorDetail(BaseModel):

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
 from ..errors import ConfigError
@@ -86,14 +87,39 @@ async def polling(app: App, timeout: int | None = None) -> AsyncIterator[App]:
             await app.stop()
 
 
+async def reach_api(app: App, attempts: int = 0, first_wait_s: float = 1.0, max_wait_s: float = 60.0) -> None:
+    """Wait until the Bot API answers `getMe`: one log line per failed attempt, waits doubling up to a minute.
+
+    An unreachable Bot API at start used to end `qabot telegram` with a 565-line traceback (issue 12).
+    A refused token is a ConfigError at once; `attempts` = 0 tries until the API answers.
+    """
+    wait, attempt = first_wait_s, 1
+    while True:
+        try:
+            async with app.bot:
+                await app.bot.get_me()
+            return
+        except InvalidToken as exc:
+            raise ConfigError(f"Telegram refused the bot token ({exc}); check TELEGRAM_BOT_TOKEN") from None
+        except (NetworkError, TimedOut) as exc:
+            if attempts and attempt >= attempts:
+                raise ConfigError(f"the Telegram Bot API is unreachable after {attempt} attempts ({exc})") from None
+            log.warning("Telegram Bot API unreachable (attempt %d: %s); retrying in %.0f s", attempt, exc, wait)
+        await asyncio.sleep(wait)
+        wait, attempt = min(max_wait_s, wait * 2), attempt + 1
+
+
 def run(service: AnswerService, webhook_url: str | None = None) -> None:
     """Entry point of `qabot telegram`: long polling, or a webhook when a URL is given."""
     import sys
 
     app = build_application(service)
+    config = qabot_of(app).config
+    asyncio.run(reach_api(app, config.start_attempts, config.start_retry_s))
     if webhook_url:
         asyncio.run(run_webhook(app, webhook_url, service.settings))
         return
     print("qabot: Telegram bot running (long polling); Ctrl-C stops it", file=sys.stderr)
     timeout = qabot_of(app).config.poll_timeout_s
-    app.run_polling(allowed_updates=ALLOWED_UPDATES, timeout=timeout, drop_pending_updates=False)
+    # bootstrap_retries=-1: a Bot API that flaps while polling starts is retried, not a traceback
+    app.run_polling(allowed_updates=ALLOWED_UPDATES, timeout=timeout, drop_pending_updates=False, bootstrap_retries=-1)

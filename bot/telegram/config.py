@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..models import HISTORY_TURNS
@@ -22,6 +23,9 @@ class BotConfig:
     retry_base_s: float = 0.5
     poll_timeout_s: int = 10  # python-telegram-bot's default long-polling timeout
     concurrent_updates: int = 256
+    memory_path: Path | None = None  # SQLite file for history and answers; None = in memory only
+    start_attempts: int = 0  # tries to reach the Bot API at start (0 = until it answers)
+    start_retry_s: float = 1.0  # first wait between them, doubled up to a minute
     worker_threads: int = 32  # answers computed at once (a streaming chat model holds one, mostly waiting)
 
     @classmethod
@@ -31,6 +35,7 @@ class BotConfig:
             rate_limit_per_minute=settings.telegram_rate_limit_per_minute,
             history_turns=settings.telegram_history_turns,
             history_max_age_s=settings.telegram_history_max_age_s,
+            memory_path=settings.telegram_memory_path or settings.index_dir / "telegram.sqlite3",
         )
         values.update(overrides)
         return cls(**values)

@@ -37,7 +37,7 @@ from .config import BotConfig
 from .drafts import Draft
 from .format import button_label, format_answer, format_source, format_sources, help_text
 from .sending import Sender
-from .state import AnswerStore, ChatHistory
+from .state import AnswerStore, ChatHistory, open_memory
 from .texts import APOLOGY, COMMANDS, EXPIRED, NO_ANSWER_YET, RATE_LIMITED, REFUSED, RESET_DONE, question_hint
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ class QABot:
         self.service = service
         self.config = config
         self.sender = Sender(config.send_attempts, config.retry_base_s)
-        self.history = ChatHistory(config.history_turns, config.history_max_age_s)
+        memory = open_memory(config.memory_path)  # survives restarts (SQLite)
+        self.history = ChatHistory(config.history_turns, config.history_max_age_s, db=memory)
         self.limiter = RateLimiter(config.rate_limit_per_minute)
-        self.answers = AnswerStore()
+        self.answers = AnswerStore(db=memory)
         self.pool = WorkerPool(config.worker_threads)
         self._locks: dict[int, asyncio.Lock] = {}
         self._handled = 0

@@ -32,21 +32,41 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def webhook_app(application: Application, secret: str, path: str = "/") -> Starlette:
-    """An ASGI app accepting updates at `path` only with the right secret-token header."""
+MAX_DEPTH = 32  # Telegram's updates nest about 6 deep; deeper JSON is not an update
+
+
+def webhook_app(application: Application, secret: str, path: str = "/", max_bytes: int = 1_048_576) -> Starlette:
+    """An ASGI app accepting updates at `path` only with the right secret-token header.
+
+    Anything that is not an update (a JSON list, string or null, a `message` of the wrong type,
+    deeply nested JSON) is a 400 and a body over `max_bytes` a 413: they were 500s, and a 20 MB
+    body was read whole (issue 12).
+    """
 
     async def receive(request: Request) -> PlainTextResponse:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             log.warning("webhook request without the right secret token from %s", request.client)
             return PlainTextResponse("forbidden", status_code=403)
-        try:
-            data = json.loads(await request.body())
-            update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("malformed webhook update: %s", exc)
-            return PlainTextResponse("bad update", status_code=400)
-        if update is None:
+        length = request.headers.get("content-length", "")
+        if length and (not length.isdigit() or int(length) > max_bytes):
+            return PlainTextResponse("too large", status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                return PlainTextResponse("too large", status_code=413)
+        problem = _not_an_update(bytes(body))
+        if problem is None:
+            try:
+                update = Update.de_json(json.loads(body), application.bot)
+            except Exception as exc:  # noqa: BLE001 - whatever python-telegram-bot cannot read is a bad update
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if update is None:
+                    problem = "empty update"
+        if problem is not None:
+            log.warning("malformed webhook update: %s", str(problem)[:200])
             return PlainTextResponse("bad update", status_code=400)
         await application.update_queue.put(update)
         return PlainTextResponse("ok")
@@ -54,11 +74,36 @@ def webhook_app(application: Application, secret: str, path: str = "/") -> Starl
     return Starlette(routes=[Route(path or "/", receive, methods=["POST"])])
 
 
+def _not_an_update(body: bytes) -> str | None:
+    """Why `body` cannot be a Telegram update, or None when it may be one."""
+    depth = 0
+    for byte in body:  # bound the nesting before json.loads recurses into it
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH}"
+        elif byte in b"]}":
+            depth -= 1
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        return f"a JSON {type(data).__name__} without an integer update_id"
+    for key in ("message", "edited_message", "callback_query", "channel_post"):
+        if key in data and not isinstance(data[key], dict):
+            return f"'{key}' is a {type(data[key]).__name__}"
+    return None
+
+
 class WebhookServer:
     """uvicorn serving `webhook_app` inside the running event loop."""
 
-    def __init__(self, application: Application, secret: str, path: str, host: str, port: int) -> None:
-        config = uvicorn.Config(webhook_app(application, secret, path), host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(
+        self, application: Application, secret: str, path: str, host: str, port: int, max_bytes: int = 1_048_576
+    ) -> None:
+        app = webhook_app(application, secret, path, max_bytes)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.host, self.port = host, port
         self._task: asyncio.Task | None = None
@@ -102,7 +147,9 @@ async def start_webhook(
     await application.initialize()
     await qabot.startup(application)
     await application.start()
-    server = WebhookServer(application, secret, path, settings.host, settings.telegram_webhook_port)
+    server = WebhookServer(
+        application, secret, path, settings.host, settings.telegram_webhook_port, settings.telegram_webhook_max_bytes
+    )
     await server.start(sock)
     await qabot.sender.call(
         application.bot.set_webhook,
