@@ -29,7 +29,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ import xxhash
 
 from .chunking import Chunk, chunk_documents
 from .index import (
+    DEFAULT_EMBED_RATE,
+    BuildPlan,
     BuildReport,
     Embedder,
     IndexConfig,
@@ -289,9 +291,11 @@ class MilvusStore:
         finally:
             iterator.close()
 
-    def _corpus(self, corpus_dir: Path) -> tuple[dict[str, str], dict[str, bytes], list[str]]:
+    def _corpus(
+        self, corpus_dir: Path, follow_symlinks: bool = False
+    ) -> tuple[dict[str, str], dict[str, bytes], list[str]]:
         """Digest and bytes of every readable corpus file, and the files that could not be read."""
-        files = corpus_files(corpus_dir)
+        files = corpus_files(corpus_dir, follow_symlinks=follow_symlinks)
         if not files:
             raise CorpusError(f"no .txt, .md or .jsonl files in {corpus_dir}")
         digests: dict[str, str] = {}
@@ -353,9 +357,11 @@ class MilvusStore:
         config: IndexConfig,
         progress: Progress | None = None,
         part: Part | None = None,
+        on_plan: Callable[[BuildPlan], None] | None = None,
+        follow_symlinks: bool = False,
     ) -> BuildReport:
         started = time.perf_counter()
-        digests, data, skipped = self._corpus(corpus_dir)
+        digests, data, skipped = self._corpus(corpus_dir, follow_symlinks)
         base, old_files, number = self._base(config)
         changed = [rel for rel, digest in digests.items() if old_files.get(rel) != digest]
         removed = sorted(set(old_files) - set(digests))
@@ -369,7 +375,7 @@ class MilvusStore:
         staging = self._staging(number, base, config)
         staged = self._staged(staging)
         mine = [rel for rel in changed if (part is None or part.owns(rel)) and staged.get(rel) != digests[rel]]
-        embedded, embed_seconds = self._embed_files(staging, mine, digests, data, embedder, config, progress)
+        embedded, embed_seconds = self._embed_files(staging, mine, digests, data, embedder, config, progress, on_plan)
         if part is not None:
             return BuildReport(
                 files=len(digests), articles=0, chunks=0, embedded=embedded,
@@ -391,6 +397,7 @@ class MilvusStore:
         embedder: Embedder,
         config: IndexConfig,
         progress: Progress | None,
+        on_plan: Callable[[BuildPlan], None] | None = None,
     ) -> tuple[int, float]:
         """Chunk, embed and write each file; a file is marked staged only once all its rows are in."""
         by_path = {}
@@ -398,6 +405,9 @@ class MilvusStore:
             docs = parse_file(rel, Path(rel).suffix.lower(), data[rel])
             by_path[rel] = chunk_documents(docs, config.chunk_size, config.chunk_overlap)
         total = sum(len(chunks) for chunks in by_path.values())
+        if on_plan is not None:
+            on_plan(BuildPlan(files=len(paths), chunks=total, to_embed=total, seconds=total / DEFAULT_EMBED_RATE,
+                              rate=DEFAULT_EMBED_RATE))  # fmt: skip
         done, seconds = 0, 0.0
         if progress and total:
             progress(0, total)

@@ -17,7 +17,17 @@ from typing import Any, Protocol
 
 import xxhash
 
-from .index import BuildReport, Embedder, IndexConfig, IndexData, IndexProblem, build_index, current_version, load_index
+from .index import (
+    BuildPlan,
+    BuildReport,
+    Embedder,
+    IndexConfig,
+    IndexData,
+    IndexProblem,
+    build_index,
+    current_version,
+    load_index,
+)
 from .search import Hit, HybridSearcher
 
 Progress = Callable[[int, int], None]
@@ -89,6 +99,8 @@ class IndexStore(Protocol):
         config: IndexConfig,
         progress: Progress | None = None,
         part: Part | None = None,
+        on_plan: Callable[[BuildPlan], None] | None = None,
+        follow_symlinks: bool = False,
     ) -> BuildReport:
         """Embed the changed files (all, or `part`'s share); without `part` also publish."""
         ...
@@ -134,12 +146,17 @@ class FolderStore:
         config: IndexConfig,
         progress: Progress | None = None,
         part: Part | None = None,
+        on_plan: Callable[[BuildPlan], None] | None = None,
+        follow_symlinks: bool = False,
     ) -> BuildReport:
         if part is not None:
             raise PartError(
                 "split builds (--part) need the Milvus store (QABOT_STORE=milvus)", hint="see docs/deploy.md"
             )
-        return build_index(corpus_dir, self.index_dir, embedder, config, progress=progress)
+        return build_index(
+            corpus_dir, self.index_dir, embedder, config, progress=progress, on_plan=on_plan,
+            follow_symlinks=follow_symlinks,
+        )  # fmt: skip
 
     def publish(self, corpus_dir: Path, embedder: Embedder, config: IndexConfig) -> BuildReport:
         """A folder build publishes as it finishes; this only brings the index up to date."""
