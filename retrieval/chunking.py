@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .articles import Article, split_articles
+from .ingest.dates import from_dateline
 from .loading import SourceDoc
 
 _SENTENCE_END = re.compile(r"[。！？!?；;]+[”’」』）)】〕\"']*|…{2,}[”’」』）)]*")
@@ -29,6 +30,10 @@ class Chunk:
     start: int
     end: int
     sentences: list[tuple[int, int]] = field(default_factory=list)  # spans in `text`
+    date: str | None = None  # the article's publication date (ISO), where known
+    url: str | None = None
+    author: str | None = None
+    page: int | None = None  # the PDF or scan page the chunk starts on
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -159,6 +164,7 @@ def chunk_documents(docs: list[SourceDoc], chunk_size: int, overlap: int, first_
     next_id = first_id
     for doc in docs:
         for a_index, article in enumerate(split_articles(doc)):
+            date = doc.date or _dateline(article)
             for text, start, end, spans in chunk_article(article, chunk_size, overlap):
                 chunks.append(
                     Chunk(
@@ -171,7 +177,25 @@ def chunk_documents(docs: list[SourceDoc], chunk_size: int, overlap: int, first_
                         start=start,
                         end=end,
                         sentences=spans,
+                        date=date,
+                        url=doc.url,
+                        author=doc.author,
+                        page=_page(doc, start),
                     )
                 )
                 next_id += 1
     return chunks
+
+
+def _dateline(article: Article) -> str | None:
+    """An e-paper page holds many articles; one may carry its own dateline (`新华社北京2023年2月15日电`)."""
+    return from_dateline("\n".join(block.text for block in article.blocks[:3]))
+
+
+def _page(doc: SourceDoc, offset: int) -> int | None:
+    number = None
+    for span in doc.pages:
+        if span.start > offset:
+            break
+        number = span.number
+    return number if number is not None or not doc.pages else doc.pages[0].number

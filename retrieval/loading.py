@@ -1,4 +1,5 @@
-"""Read a corpus folder into source documents: `.txt`, `.md`, and `.jsonl` (one article a line).
+"""Read a corpus folder into source documents: `.txt`, `.md`, and `.jsonl` (one article a line),
+and through `retrieval.ingest` PDFs, scans (`.png`, `.jpg`, `.tif`), web pages (`.html`) and `.docx`.
 
 Bad files are skipped with a warning that names the file (and line), never a crash: one
 broken file must not stop a whole corpus from being indexed.
@@ -13,6 +14,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .ingest import SUFFIXES as INGEST_SUFFIXES
+from .ingest import IngestError, PageSpan, extract_data
+from .ingest import dates as ingest_dates
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,10 @@ class SourceDoc:
     text: str
     title: str | None = None  # a title given by the source (jsonl); otherwise found in the text
     markdown: bool = False
+    date: str | None = None  # ISO publication date, where the source tells (metadata, file name, dateline)
+    url: str | None = None
+    author: str | None = None
+    pages: tuple[PageSpan, ...] = ()  # a PDF's or scan's pages, as spans of `text`
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def corpus_files(root: Path, follow_symlinks: bool = False) -> list[Path]:
         raise CorpusError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise CorpusError(f"corpus path is not a folder: {root}")
-    suffixes = TEXT_SUFFIXES | JSONL_SUFFIXES
+    suffixes = TEXT_SUFFIXES | JSONL_SUFFIXES | INGEST_SUFFIXES
     real_root = root.resolve()
     seen_dirs = {real_root}
 
@@ -148,6 +157,8 @@ def read_file(root: Path, path: Path) -> tuple[CorpusFile, list[SourceDoc]]:
 
 def parse_file(rel: str, suffix: str, data: bytes) -> list[SourceDoc]:
     """The documents in one file's bytes; bad content is skipped with a warning naming it."""
+    if suffix in INGEST_SUFFIXES:
+        return _ingested(rel, data)
     if b"\x00" in data[:8192]:
         log.warning("skipping %s: looks like a binary file", short(rel))
         return []
@@ -162,7 +173,35 @@ def parse_file(rel: str, suffix: str, data: bytes) -> list[SourceDoc]:
     if not text.strip():
         log.warning("skipping %s: empty file", short(rel))
         return []
-    return [SourceDoc(name=rel, path=rel, text=text, markdown=suffix != ".txt")]
+    date = ingest_dates.from_filename(rel) or ingest_dates.from_dateline(text)
+    return [SourceDoc(name=rel, path=rel, text=text, markdown=suffix != ".txt", date=date)]
+
+
+def _ingested(rel: str, data: bytes) -> list[SourceDoc]:
+    """A PDF, scan, web page or .docx; unreadable → one warning line, and the rest of the corpus goes on."""
+    try:
+        found = extract_data(
+            data, rel, progress=lambda done, total: log.info("read %s page %d/%d", short(rel), done, total)
+        )
+    except IngestError as exc:
+        log.warning("skipping %s", " ".join(str(exc).split()))
+        return []
+    for note in found.warnings:
+        log.warning("%s", " ".join(note.split()))
+    meta = found.meta
+    return [
+        SourceDoc(
+            name=rel,
+            path=rel,
+            text=found.text,
+            title=found.title,
+            markdown=found.markdown,
+            date=meta.date,
+            url=meta.url,
+            author=meta.author,
+            pages=tuple(found.pages),
+        )
+    ]
 
 
 def _jsonl_docs(rel: str, text: str) -> Iterator[SourceDoc]:
@@ -188,9 +227,13 @@ def _jsonl_docs(rel: str, text: str) -> Iterator[SourceDoc]:
             continue
         seen.add(ident)
         title = record.get("title")
+        url, author = record.get("url"), record.get("author")
         yield SourceDoc(
             name=f"{rel}#{ident}",
             path=rel,
             text=body,
             title=str(title).strip() if title else None,
+            date=ingest_dates.normalize(record.get("date")),
+            url=url if isinstance(url, str) and url else None,
+            author=author if isinstance(author, str) and author else None,
         )

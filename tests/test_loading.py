@@ -16,7 +16,7 @@ def test_reads_txt_md_and_jsonl_and_skips_the_rest(tmp_path):
     (tmp_path / "c.jsonl").write_text(
         json.dumps({"id": "X1", "title": "标题一", "text": "正文一。"}, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (tmp_path / "d.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "d.xls").write_bytes(b"\xd0\xcf\x11\xe0")  # PDFs, scans, .html and .docx: tests/test_ingest_corpus.py
     (tmp_path / ".hidden.txt").write_text("隐藏。", encoding="utf-8")
     names = [p.name for p in corpus_files(tmp_path)]
     assert names == ["a.txt", "b.md", "c.jsonl"]
