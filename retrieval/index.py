@@ -544,7 +544,7 @@ def build_index(
 
     # order chunks by file so the index is stable whatever changed
     order = {corpus_name(corpus_dir, path): i for i, path in enumerate(files)}
-    combined = list(zip(kept_chunks, kept_vectors)) + list(zip(new_chunks, new_vectors))
+    combined = list(zip(kept_chunks, kept_vectors, strict=True)) + list(zip(new_chunks, new_vectors, strict=True))
     combined.sort(key=lambda cv: (order.get(cv[0].path, 1 << 30), cv[0].doc, cv[0].start, cv[0].id))
     chunks = []
     for new_id, (chunk, _) in enumerate(combined):
