@@ -128,12 +128,12 @@ class Guard:
                 wait = self.limiter.hit(client[0] if client else "-")
                 if wait:
                     retry = {"Retry-After": str(max(1, round(wait)))}
-                    message = "rate limit exceeded; retry later"
-                    return await self._reject(scope, receive, send, 429, message, "rate_limited", retry)
+                    reason = "rate limit exceeded; retry later"
+                    return await self._reject(scope, receive, send, 429, reason, "rate_limited", retry)
             if self.key_digest is not None and not self._authorized(scope):
-                message = "missing or wrong API key (Authorization: Bearer <key>)"
+                reason = "missing or wrong API key (Authorization: Bearer <key>)"
                 challenge = {"WWW-Authenticate": "Bearer"}
-                return await self._reject(scope, receive, send, 401, message, "invalid_api_key", challenge)
+                return await self._reject(scope, receive, send, 401, reason, "invalid_api_key", challenge)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         too_large = f"request body too large (limit {self.max_body} bytes)"
