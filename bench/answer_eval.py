@@ -23,8 +23,10 @@ from _common import RESULTS, ROOT, SEED_DEV, service_for, table
 from answer_data import build_cases
 from cmrc_metric import exact, f1
 
+from bot.answer.extractive import compose
 from bot.answer.reader import Reading, index_idf, load_reader
 from bot.models import Turn
+from bot.settings import Settings
 from retrieval.query import ANSWER_TYPES, analyse
 
 FOLLOWUPS = ROOT / "bench" / "data" / "followup-dev.jsonl"
@@ -47,19 +49,12 @@ def _norm(text: str) -> str:
 
 
 def answer_text(reading: Reading) -> str:
-    """What the user reads: the short answer, then the quotes (as the service writes it)."""
-    try:
-        from bot.answer.extractive import compose  # the service's own wording, once integrated
-    except ImportError:
-        return (reading.short_answer + "。" if reading.short_answer else "") + "".join(q.text for q in reading.quotes)
+    """What the user reads (the service's own wording): the short answer, then the quotes."""
     return compose(reading)
 
 
 def min_confidence() -> float:
-    from bot.settings import Settings
-
-    value = getattr(Settings(_env_file=None), "min_confidence", None)
-    return float(value) if value is not None else float(load_reader().spec["suggested_min_confidence"])
+    return Settings(_env_file=None).min_confidence
 
 
 def cmrc(sample: int | None, threshold: float) -> dict[str, float]:
