@@ -33,6 +33,9 @@ class Source(BaseModel):
     end: int = Field(..., ge=0)
     text: str = Field(..., description="the chunk as shown to a reader (cleaned)")
     quote: str | None = Field(None, description="verbatim sentence(s) the answer cites, or null")
+    marks: list[tuple[int, int]] = Field(
+        default_factory=list, description="[start, end) spans of `quote` that hold the short answer (extractive)"
+    )
     score: float
 
 
@@ -59,6 +62,10 @@ class Answer(BaseModel):
     sources: list[Source]
     unsupported: list[str] = Field(default_factory=list, description="answer sentences no source supports")
     note: str | None = Field(None, description="e.g. the chat model was unavailable")
+    short_answer: str | None = Field(None, description="the exact span that answers (extractive), e.g. 720万元")
+    confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="calibrated probability that the sources answer the question (extractive)"
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -203,8 +203,7 @@ class AnswerService:
         """Retrieval only (what the extractive answer would read)."""
         question, k = self.validate(question), self._top_k(top_k)
         snapshot = self.snapshot()
-        query = snapshot.extractive.standalone(question, history[-HISTORY_TURNS:]) if history else question
-        return snapshot.retrieve(query, k).hits
+        return snapshot.retrieve(snapshot.extractive.analyse(question, history[-HISTORY_TURNS:] if history else None), k).hits
 
     def ask(
         self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
@@ -226,13 +225,13 @@ class AnswerService:
         snapshot = self.snapshot()  # the only one this request uses
         offline = snapshot.extractive
         if chat is None:
-            query = offline.standalone(question, history) if history else question
-            yield from offline.stream(question, snapshot.retrieve(query, k))
+            analysis = offline.analyse(question, history)  # once: retrieval and the reader share it
+            yield from offline.stream(question, snapshot.retrieve(analysis, k))
             return
         try:
             query = chat.standalone(question, history) if history else question
         except ModelUnavailable as exc:  # the rewrite failed: do not try the model a second time
-            retrieved = snapshot.retrieve(offline.standalone(question, history), k)
+            retrieved = snapshot.retrieve(offline.analyse(question, history), k)
             yield from self._fallback(snapshot, question, retrieved, exc.reason, sources_sent=False, streamed=False)
             return
         retrieved = snapshot.retrieve(query, k)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from retrieval.index import IndexConfig, IndexData, load_index
+from retrieval.query import Query
 from retrieval.search import HybridSearcher
 
 from .answer.base import Retrieved
@@ -46,7 +47,11 @@ class Snapshot:
     def idf(self) -> Mapping[str, float]:
         return self.extractive.idf
 
-    def retrieve(self, query: str, top_k: int) -> Retrieved:
+    def retrieve(self, query: str | Query, top_k: int) -> Retrieved:
+        """Search a question, or an analysed one (its search text; the analysis goes on to the answerer)."""
+        if isinstance(query, Query):
+            hits = self.searcher.search(query.search_text, top_k)
+            return Retrieved(query.search_text, hits, self.idf, self.index.version, query)
         return Retrieved(query, self.searcher.search(query, top_k), self.idf, self.index.version)
 
 
@@ -55,5 +60,7 @@ def load_snapshot(settings: Settings, embedder: Embedder, config: IndexConfig) -
     with retrieval_errors():
         index = load_index(settings.index_dir, config)
     searcher = HybridSearcher(index, embedder, settings.bm25_weight, settings.dense_weight)
-    answerer = ExtractiveAnswerer(idf_from_bm25(index.bm25), max_sentences=settings.answer_sentences)
+    answerer = ExtractiveAnswerer(
+        idf_from_bm25(index.bm25), max_sentences=settings.answer_sentences, min_confidence=settings.min_confidence
+    )
     return Snapshot(index, searcher, answerer)

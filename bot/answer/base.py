@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..models import AnswerEvent, Mode, Turn
 
 if TYPE_CHECKING:
+    from retrieval.query import Query
     from retrieval.search import Hit
 
 
@@ -25,6 +26,7 @@ class Retrieved:
     hits: list[Hit]
     idf: Mapping[str, float]  # word weights of the same snapshot
     version: str  # the index version the hits come from
+    analysis: Query | None = None  # the question analysed once (retrieval/query.py), when the service did
 
 
 class Answerer(Protocol):

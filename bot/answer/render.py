@@ -7,7 +7,7 @@ text is cut into stream pieces. The CLI, Telegram, the OpenAI-compatible text an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..models import Source
@@ -52,7 +52,7 @@ def pieces(text: str, size: int = DELTA_CHARS) -> Iterator[str]:
         yield text[k : k + size]
 
 
-def source(n: int, hit: Hit, quote: str | None = None) -> Source:
+def source(n: int, hit: Hit, quote: str | None = None, marks: list[tuple[int, int]] | None = None) -> Source:
     chunk = hit.chunk
     return Source(
         n=n,
@@ -62,14 +62,30 @@ def source(n: int, hit: Hit, quote: str | None = None) -> Source:
         end=chunk.end,
         text=chunk.text,
         quote=quote,
+        marks=marks or [],
         score=round(hit.score, 6),
     )
 
 
-def sources(hits: list[Hit], quotes: dict[int, str] | None = None) -> list[Source]:
-    """Hits as numbered sources (1-based, in rank order); `quotes` maps a number to its quote."""
-    quotes = quotes or {}
-    return [source(n, hit, quotes.get(n)) for n, hit in enumerate(hits, start=1)]
+def sources(
+    hits: list[Hit], quotes: dict[int, str] | None = None, marks: dict[int, list[tuple[int, int]]] | None = None
+) -> list[Source]:
+    """Hits as numbered sources (1-based, in rank order); `quotes` maps a number to its quote, `marks` to
+    the spans of that quote holding the short answer."""
+    quotes, marks = quotes or {}, marks or {}
+    return [source(n, hit, quotes.get(n), marks.get(n)) for n, hit in enumerate(hits, start=1)]
+
+
+def marked(quote: str, marks: list[tuple[int, int]], wrap: Callable[[str], str], escape: Callable[[str], str]) -> str:
+    """`quote` escaped for a front end, with each short-answer span wrapped: wrap(escaped span)."""
+    out, at = [], 0
+    for start, end in sorted(marks):
+        if start < at or end > len(quote) or start >= end:
+            continue
+        out += [escape(quote[at:start]), wrap(escape(quote[start:end]))]
+        at = end
+    out.append(escape(quote[at:]))
+    return "".join(out)
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:

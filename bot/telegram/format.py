@@ -88,7 +88,7 @@ def format_answer(answer: Answer) -> str:
     cited = [s for s in answer.sources if s.quote]
     if answer.found and cited:
         lines.append(f"<b>{render.SOURCES}</b>")
-        lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<blockquote>{esc(s.quote or '')}</blockquote>" for s in cited)
+        lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<blockquote>{quote_html(s)}</blockquote>" for s in cited)
     elif answer.sources:
         lines.append(f"<b>{render.NEAREST}</b>")
         nearest = answer.sources[: render.NEAREST_SHOWN]
@@ -96,12 +96,17 @@ def format_answer(answer: Answer) -> str:
     return "\n\n".join(lines)
 
 
+def quote_html(source: Source) -> str:
+    """The quote, escaped, with the short answer in bold."""
+    return render.marked(source.quote or "", source.marks, lambda t: f"<b>{t}</b>", esc)
+
+
 def format_source(source: Source) -> str:
     """One source in full: title, file and offsets, the quote, and the whole passage (folded)."""
     head = f"<b>[{source.n}] {esc(source.title)}</b>\n<code>{esc(source.file)}</code> 字符 {source.start}–{source.end}"
     parts = [head]
     if source.quote:
-        parts.append(f"引用：\n<blockquote>{esc(source.quote)}</blockquote>")
+        parts.append(f"引用：\n<blockquote>{quote_html(source)}</blockquote>")
     parts.append(f"原文段落：\n<blockquote expandable>{esc(source.text.strip())}</blockquote>")
     return "\n".join(parts)
 
