@@ -137,8 +137,17 @@ def _hit_json(hit: Hit, position: dict[int, int]) -> list:
 
 def single_part(query: Query) -> Query:
     """Training questions carry one gold answer: score them as one part."""
-    return replace(query, parts=(Part(query.text, query.answer_type, query.parts[0].terms + tuple(
-        t for p in query.parts[1:] for t in p.terms if t not in query.parts[0].terms)),))
+    return replace(
+        query,
+        parts=(
+            Part(
+                query.text,
+                query.answer_type,
+                query.parts[0].terms
+                + tuple(t for p in query.parts[1:] for t in p.terms if t not in query.parts[0].terms),
+            ),
+        ),
+    )
 
 
 def build_cases(name: str, sample: int | None = None, top_k: int = TOP_K, quiet: bool = False) -> list[Case]:
@@ -166,7 +175,9 @@ def retrieve_cases(
     searcher, chunks, idf = loaded.searcher, loaded.index.chunks, index_idf(loaded.index.bm25)
     position = {c.id: k for k, c in enumerate(chunks)}
     by_id = {a["id"]: a for a in articles}
-    key = hashlib.sha1(f"{loaded.index.version}:{top_k}:{len(questions)}:{questions[0]['id']}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{loaded.index.version}:{top_k}:{len(questions)}:{questions[0]['id']}".encode()).hexdigest()[
+        :12
+    ]
     cache_path = CASES / f"{cache_name}-{key}.json" if cache_name else None
     cache = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
     started = time.perf_counter()
@@ -202,7 +213,10 @@ def retrieve_cases(
             hits = [Hit(chunks[i], s, b, d) for i, s, b, d in entry["removed"]]
             out.append(replace(base, id=rec["id"] + ":removed", answers=[], hits=hits, removed=True))
         if not quiet and (n + 1) % 500 == 0:
-            print(f"{cache_name}: {n + 1}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            print(
+                f"{cache_name}: {n + 1}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+            )
     if fresh and cache_path:
         CASES.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache))
@@ -219,8 +233,10 @@ def main() -> None:
         answerable = [c for c in cases if c.answers]
         removed = [c for c in cases if not c.answers]
         in_hits = sum(1 for c in answerable if any(a in h.chunk.text for h in c.hits for a in c.answers))
-        print(f"{name}: {len(answerable)} answerable (answer in top-{TOP_K}: {in_hits / max(1, len(answerable)):.3f}), "
-              f"{len(removed)} unanswerable (paragraph removed)")
+        print(
+            f"{name}: {len(answerable)} answerable (answer in top-{TOP_K}: {in_hits / max(1, len(answerable)):.3f}), "
+            f"{len(removed)} unanswerable (paragraph removed)"
+        )
 
 
 if __name__ == "__main__":

@@ -69,10 +69,14 @@ def cmrc(sample: int | None, threshold: float) -> dict[str, float]:
             removed.append(not found)
             continue
         text = _norm(answer_text(reading)) if found else ""
-        row = (found, any(_norm(a) in text for a in case.answers),
-               exact(case.answers, reading.short_answer if found else None),
-               f1(case.answers, reading.short_answer if found else None),
-               f1(case.answers, reading.best_span), reading.short_answer is not None)
+        row = (
+            found,
+            any(_norm(a) in text for a in case.answers),
+            exact(case.answers, reading.short_answer if found else None),
+            f1(case.answers, reading.short_answer if found else None),
+            f1(case.answers, reading.best_span),
+            reading.short_answer is not None,
+        )
         by_type[case.query.answer_type].append(row)
     rows = []
     everything = [r for rows_ in by_type.values() for r in rows_]
@@ -81,9 +85,15 @@ def cmrc(sample: int | None, threshold: float) -> dict[str, float]:
         if not group:
             continue
         rows.append([name, len(group), *(f"{statistics.fmean(float(r[k]) for r in group):.3f}" for k in range(6))])
-    print(table(f"CMRC 2018 dev (report only), found = confidence ≥ {threshold}, by question type",
-                ["type", "n", "answered", "gold in answer", "short EM", "short F1", "best-span F1", "short shown"], rows))
-    print(f"CMRC 2018 dev with the gold paragraph removed: {len(removed)} questions, refused {statistics.fmean(removed):.3f}")
+    print(
+        table(
+            f"CMRC 2018 dev (report only), found = confidence ≥ {threshold}, by question type",
+            ["type", "n", "answered", "gold in answer", "short EM", "short F1", "best-span F1", "short shown"],
+            rows,
+        )
+    )
+    refused = statistics.fmean(removed)
+    print(f"CMRC 2018 dev with the gold paragraph removed: {len(removed)} questions, refused {refused:.3f}")
     return {
         "cmrc-dev: gold answer in the answer text": statistics.fmean(float(r[1]) for r in everything),
         "cmrc-dev: answerable answered": statistics.fmean(float(r[0]) for r in everything),
@@ -159,8 +169,11 @@ def latency(service) -> dict[str, float]:
             started = time.perf_counter()
             service.ask(q)
             ask.append((time.perf_counter() - started) * 1000)
-    return {"answer step, median ms": statistics.median(step), "answer step, p95 ms": sorted(step)[int(0.95 * len(step))],
-            "warm ask, median ms": statistics.median(ask)}
+    return {
+        "answer step, median ms": statistics.median(step),
+        "answer step, p95 ms": sorted(step)[int(0.95 * len(step))],
+        "warm ask, median ms": statistics.median(ask),
+    }
 
 
 def main() -> None:
@@ -184,9 +197,15 @@ def main() -> None:
     rows = []
     for key, value in results.items():
         target = TARGETS.get(key)
-        verdict = "" if target is None else ("met" if (value <= target if "ms" in key else value >= target) else "MISSED")
-        rows.append([key, f"{value:.3f}" if value < 100 else f"{value:.0f}", "—" if target is None else target, verdict])
-    print(table(f"answer step on unseen data (QABOT_MIN_CONFIDENCE {threshold})", ["metric", "value", "target", ""], rows))
+        verdict = (
+            "" if target is None else ("met" if (value <= target if "ms" in key else value >= target) else "MISSED")
+        )
+        rows.append(
+            [key, f"{value:.3f}" if value < 100 else f"{value:.0f}", "—" if target is None else target, verdict]
+        )
+    print(
+        table(f"answer step on unseen data (QABOT_MIN_CONFIDENCE {threshold})", ["metric", "value", "target", ""], rows)
+    )
     out = RESULTS / "answer-eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -194,4 +213,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -33,7 +33,9 @@ from bot.answer.reader import MODEL_PATH, Reader, index_idf, sigmoid
 from bot.answer.spans import SPAN_FEATURES, span_features
 from retrieval.query import analyse
 
-SOURCES = [ROOT / "bot" / "answer" / f for f in ("features.py", "spans.py")] + [ROOT / "retrieval" / f for f in ("query.py", "tokenize.py")]
+SOURCES = [ROOT / "bot" / "answer" / f for f in ("features.py", "spans.py")] + [
+    ROOT / "retrieval" / f for f in ("query.py", "tokenize.py")
+]
 LGB_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
@@ -107,8 +109,15 @@ def _tables(cases: list[Case]) -> Tables:
     def cat(parts: list[np.ndarray], width: int = 0) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros((0, width) if width else 0, dtype=np.float32)
 
-    return Tables(cat(s_rows, len(FEATURES)), cat(s_labels), cat(s_weights), cat(s_case),
-                  cat(sp_rows, len(SPAN_FEATURES)), cat(sp_labels), cat(sp_case))
+    return Tables(
+        cat(s_rows, len(FEATURES)),
+        cat(s_labels),
+        cat(s_weights),
+        cat(s_case),
+        cat(sp_rows, len(SPAN_FEATURES)),
+        cat(sp_labels),
+        cat(sp_case),
+    )
 
 
 def _norm(text: str) -> str:
@@ -138,8 +147,9 @@ def fit_lightgbm(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | Non
     """Boosted trees, exported as flat JSON arrays for the numpy evaluator in bot/answer/reader.py."""
     import lightgbm
 
-    data = lightgbm.Dataset(rows, labels, weight=weights, feature_name=[f"f{k}" for k in range(len(features))],
-                            free_raw_data=False)
+    data = lightgbm.Dataset(
+        rows, labels, weight=weights, feature_name=[f"f{k}" for k in range(len(features))], free_raw_data=False
+    )
     booster = lightgbm.train(LGB_PARAMS, data, num_boost_round=rounds)
     spec = export_trees(booster.dump_model()["tree_info"], features)
     check = rows[:: max(1, len(rows) // 2000)]
@@ -148,30 +158,32 @@ def fit_lightgbm(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | Non
     return spec
 
 
+def _walk(node: dict, tree: tuple[list, list, list, list, list]) -> int:
+    """Append one LightGBM node (and its subtree) to the flat arrays; a leaf is returned as ~index."""
+    feature, threshold, left, right, leaves = tree
+    if "leaf_value" in node or "split_feature" not in node:
+        leaves.append(float(node.get("leaf_value", 0.0)))
+        return ~(len(leaves) - 1)
+    if node.get("decision_type", "<=") != "<=":
+        raise ValueError("only numerical splits are exported")
+    k = len(feature)
+    feature.append(int(node["split_feature"]))
+    threshold.append(float(node["threshold"]))
+    left.append(0)
+    right.append(0)
+    left[k] = _walk(node["left_child"], tree)
+    right[k] = _walk(node["right_child"], tree)
+    return k
+
+
 def export_trees(tree_info: list[dict], features) -> dict:
     trees = []
     for info in tree_info:
-        feature, threshold, left, right, leaves = [], [], [], [], []
-
-        def walk(node: dict) -> int:
-            if "leaf_value" in node or "split_feature" not in node:
-                leaves.append(float(node.get("leaf_value", 0.0)))
-                return ~(len(leaves) - 1)
-            if node.get("decision_type", "<=") != "<=":
-                raise ValueError("only numerical splits are exported")
-            k = len(feature)
-            feature.append(int(node["split_feature"]))
-            threshold.append(float(node["threshold"]))
-            left.append(0)
-            right.append(0)
-            left[k] = walk(node["left_child"])
-            right[k] = walk(node["right_child"])
-            return k
-
-        root = walk(info["tree_structure"])
+        tree: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        root = _walk(info["tree_structure"], tree)
         if root < 0:  # a tree that is a single leaf: one dummy split with the leaf on both sides
-            feature, threshold, left, right = [0], [0.0], [root], [root]
-        trees.append((feature, threshold, left, right, leaves))
+            tree = ([0], [0.0], [root], [root], tree[4])
+        trees.append(tree)
     width = max(len(t[0]) for t in trees)
     leaf_width = max(len(t[4]) for t in trees)
 
@@ -197,8 +209,14 @@ def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | Non
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
-    return {"kind": "logistic", "features": list(features), "mean": mean.tolist(), "scale": scale.tolist(),
-            "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
+    return {
+        "kind": "logistic",
+        "features": list(features),
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "coef": model.coef_[0].tolist(),
+        "intercept": float(model.intercept_[0]),
+    }
 
 
 def top1(logits: np.ndarray, labels: np.ndarray, case: np.ndarray) -> float:
@@ -265,7 +283,7 @@ def out_of_fold(rows: np.ndarray, labels: np.ndarray, fit, folds: int = 5) -> np
 def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     edges = np.linspace(0, 1, bins + 1)
     err = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         mask = (probs >= a) & (probs < b if b < 1 else probs <= b)
         if mask.any():
             err += mask.mean() * abs(probs[mask].mean() - labels[mask].mean())
@@ -292,9 +310,18 @@ def read_cases(reader: Reader, cases: list[Case]) -> list[Read]:
         r = readers.setdefault(id(case.idf), reader.with_idf(case.idf))
         reading = r.read(case.query, case.hits)
         quotes = "".join(q.text for q in reading.quotes)
-        out.append(Read(bool(case.answers), reading.confidence, contains(quotes, case.answers),
-                        bool(reading.quotes) and contains(reading.quotes[0].text, case.answers),
-                        reading.short_answer, reading.best_span, case.answers, case.query.answer_type))
+        out.append(
+            Read(
+                bool(case.answers),
+                reading.confidence,
+                contains(quotes, case.answers),
+                bool(reading.quotes) and contains(reading.quotes[0].text, case.answers),
+                reading.short_answer,
+                reading.best_span,
+                case.answers,
+                case.query.answer_type,
+            )
+        )
     return out
 
 
@@ -311,7 +338,9 @@ def seed_cases() -> list[Case]:
         rec = json.loads(line)
         query = analyse(rec["question"], idf=idf)
         hits = loaded.searcher.search(query.search_text, 5)
-        cases.append(Case(rec["id"], rec["question"], [e for e in rec["evidence"] if e], rec["source"], hits, query, "", idf))
+        cases.append(
+            Case(rec["id"], rec["question"], [e for e in rec["evidence"] if e], rec["source"], hits, query, "", idf)
+        )
     return cases
 
 
@@ -348,8 +377,10 @@ def main(argv: list[str] | None = None) -> dict:
         held += he
         tables_train.append(feature_tables(f"{name}-train-{args.sample or 'all'}", tr))
         tables_held.append(feature_tables(f"{name}-held-{args.sample or 'all'}", he))
-        print(f"{name}: {len(tr)} training cases, {len(he)} held-out cases ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr)
+        print(
+            f"{name}: {len(tr)} training cases, {len(he)} held-out cases ({time.perf_counter() - started:.0f} s)",
+            file=sys.stderr,
+        )
     extra = [] if args.no_seed else seed_cases()
     spec = fit(train, held, _merge(tables_train), _merge(tables_held), extra)
     spec["trained_on"]["sample"] = args.sample
@@ -364,8 +395,14 @@ def save(spec: dict, path: Path) -> None:
     path.write_text(json.dumps(shipped(spec), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
-def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, extra_validation: list[Case],
-        rounds: float = 1.0) -> dict:
+def fit(
+    train: list[Case],
+    held: list[Case],
+    t_train: Tables,
+    t_held: Tables,
+    extra_validation: list[Case],
+    rounds: float = 1.0,
+) -> dict:
     """Fit the three models on `train`, calibrate and choose thresholds on `held` (+ `extra_validation`).
 
     `rounds` scales the boosting rounds (a smoke test needs few)."""
@@ -374,7 +411,9 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
     # sentence scorer: LightGBM vs logistic regression, chosen on held-out top-1
     mask = t_train.s_weights > 0
     candidates = {
-        "lightgbm": fit_lightgbm(t_train.s_rows[mask], t_train.s_labels[mask], None, max(1, int(SENTENCE_ROUNDS * rounds)), FEATURES),
+        "lightgbm": fit_lightgbm(
+            t_train.s_rows[mask], t_train.s_labels[mask], None, max(1, int(SENTENCE_ROUNDS * rounds)), FEATURES
+        ),
         "logistic": fit_logistic(t_train.s_rows[mask], t_train.s_labels[mask], None, FEATURES),
     }
     rows = []
@@ -386,8 +425,13 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
         rows.append([kind, f"{scores[kind]:.3f}", f"{auc(logits[hm], t_held.s_labels[hm]):.3f}"])
     chosen = max(scores, key=lambda k: scores[k])
     sentence_spec = candidates[chosen]
-    print(table(f"sentence scorer, held-out ({len(np.unique(t_held.s_case))} answerable questions); ships: {chosen}",
-                ["model", "top-1 sentence holds the answer", "AUC"], rows))
+    print(
+        table(
+            f"sentence scorer, held-out ({len(np.unique(t_held.s_case))} answerable questions); ships: {chosen}",
+            ["model", "top-1 sentence holds the answer", "AUC"],
+            rows,
+        )
+    )
     report["sentence"] = {k: round(v, 4) for k, v in scores.items()} | {"chosen": chosen}
 
     # span ranker
@@ -399,8 +443,13 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
         rows.append([kind, f"{top1(logits, t_held.sp_labels, t_held.sp_case):.3f}"])
     groups = np.unique(t_held.sp_case)
     recall = float(np.mean([t_held.sp_labels[t_held.sp_case == n].max() > 0 for n in groups])) if len(groups) else 0.0
-    print(table(f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f})",
-                ["model", "best candidate is the gold answer (of those with one)"], rows))
+    print(
+        table(
+            f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f})",
+            ["model", "best candidate is the gold answer (of those with one)"],
+            rows,
+        )
+    )
 
     # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
     c_rows, c_labels = confidence_table(held, sentence_spec)
@@ -416,8 +465,13 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
         probs = out_of_fold(c_rows, c_labels, fitter)
         brier = float(np.mean((probs - c_labels) ** 2))
         rows.append([kind, f"{auc(probs, c_labels):.3f}", f"{brier:.4f}", f"{calibration_error(probs, c_labels):.4f}"])
-    print(table(f"confidence, held-out 5-fold ({len(c_labels)} questions, {int(c_labels.sum())} with the answer on top)",
-                ["model", "AUC", "Brier", "calibration error"], rows))
+    print(
+        table(
+            f"confidence, held-out 5-fold ({len(c_labels)} questions, {int(c_labels.sum())} with the answer on top)",
+            ["model", "AUC", "Brier", "calibration error"],
+            rows,
+        )
+    )
     confidence_spec = fit_conf(c_rows, c_labels)
 
     spec: dict = {
@@ -429,21 +483,41 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
         "span_min_prob": 0.3,
         "no_short_answer_types": ["reason"],
     }
-    spec["span_min_prob"], span_rows = choose_span_threshold(Reader(spec), held)
-    print(table("short answer shown when the span ranker's probability ≥ t (held-out, answerable)",
-                ["t", "shown", "EM of shown", "F1 of shown"], span_rows))
+    spec["span_min_prob"], spec["span_min_prob_by_type"], span_rows = choose_span_threshold(Reader(spec), held)
+    print(
+        table(
+            "short answer shown when the span ranker's probability ≥ t, t chosen per question type (held-out)",
+            ["type", "questions", "t", "shown", "EM of shown", "F1 of shown"],
+            span_rows,
+        )
+    )
     reader = Reader(spec)
     held_reads = read_cases(reader, held)
     validation = held_reads + read_cases(reader, extra_validation)
-    threshold, t_rows = choose_threshold([r.confidence for r in validation if r.answerable],
-                                         [r.confidence for r in validation if not r.answerable])
-    print(table(f"found = confidence ≥ t on validation (held-out DRCD + trial + {len(extra_validation)} seed-dev)",
-                ["t", "answerable answered", "unanswerable refused"], t_rows[::2]))
+    threshold, t_rows = choose_threshold(
+        [r.confidence for r in validation if r.answerable], [r.confidence for r in validation if not r.answerable]
+    )
+    print(
+        table(
+            f"found = confidence ≥ t on validation (held-out DRCD + trial + {len(extra_validation)} seed-dev)",
+            ["t", "answerable answered", "unanswerable refused"],
+            t_rows[::2],
+        )
+    )
     spec["suggested_min_confidence"] = threshold
     figures = summarise(held_reads, threshold)
-    print(table(f"held-out reader figures at confidence ≥ {threshold}", ["metric", "value"], [[k, v] for k, v in figures.items()]))
+    print(
+        table(
+            f"held-out reader figures at confidence ≥ {threshold}",
+            ["metric", "value"],
+            [[k, v] for k, v in figures.items()],
+        )
+    )
     spec["trained_on"] = {
-        "training": {"drcd": "DRCD dev (simplified), 80 % of articles by id hash", "cmrc-trial": "CMRC 2018 trial, 50 % of articles"},
+        "training": {
+            "drcd": "DRCD dev (simplified), 80 % of articles by id hash",
+            "cmrc-trial": "CMRC 2018 trial, 50 % of articles",
+        },
         "held_out": "the other DRCD and trial articles (calibration, thresholds) and seed-dev (threshold)",
         "cases": report["cases"],
         "sentence_rows": int(len(t_train.s_rows)),
@@ -454,10 +528,11 @@ def fit(train: list[Case], held: list[Case], t_train: Tables, t_held: Tables, ex
     return spec
 
 
-def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, list[list]]:
-    """Show a short answer when it is more likely right than wrong: the threshold with the most
-    (F1 − 0.5) summed over the answers shown, on held-out answerable questions."""
-    probs, f1s, ems = [], [], []
+def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dict[str, float], list[list]]:
+    """Show a short answer when it is more likely right than wrong: per question type, the threshold with
+    the most (F1 − 0.5) summed over the answers shown, on held-out answerable questions (the global one
+    for types with fewer than 30 questions)."""
+    found: list[tuple[str, float, float, float]] = []
     for case in cases:
         if not case.answers or case.query.answer_type in reader.no_short:
             continue
@@ -472,18 +547,38 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, lis
             continue
         logits = r.spans.logits(span_rows)
         k = int(np.argmax(logits))
-        probs.append(sigmoid(float(logits[k])))
-        f1s.append(f1(case.answers, spans[k].text))
-        ems.append(exact(case.answers, spans[k].text))
-    p, f, e = np.asarray(probs), np.asarray(f1s), np.asarray(ems)
-    rows, best, best_gain = [], 0.5, -1e9
-    for t in [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]:
-        shown = p >= t
-        gain = float((f[shown] - 0.5).sum())
-        rows.append([t, f"{shown.mean():.3f}", f"{e[shown].mean() if shown.any() else 0:.3f}", f"{f[shown].mean() if shown.any() else 0:.3f}"])
-        if gain > best_gain:
-            best, best_gain = t, gain
-    return best, rows
+        found.append(
+            (
+                view.part.answer_type,
+                sigmoid(float(logits[k])),
+                f1(case.answers, spans[k].text),
+                exact(case.answers, spans[k].text),
+            )
+        )
+    grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+
+    def best_of(items: list) -> tuple[float, list]:
+        p = np.asarray([x[1] for x in items])
+        f = np.asarray([x[2] for x in items])
+        e = np.asarray([x[3] for x in items])
+        best, gain_best, row = 1.0, 0.0, [1.0, "0.000", "—", "—"]
+        for t in grid:
+            shown = p >= t
+            gain = float((f[shown] - 0.5).sum())
+            if gain > gain_best:
+                best, gain_best = t, gain
+                row = [t, f"{shown.mean():.3f}", f"{e[shown].mean():.3f}", f"{f[shown].mean():.3f}"]
+        return best, row
+
+    overall, row = best_of(found)
+    rows = [["all", len(found), *row]]
+    by_type: dict[str, float] = {}
+    for name in sorted({x[0] for x in found}):
+        items = [x for x in found if x[0] == name]
+        if len(items) >= 30:
+            by_type[name], row = best_of(items)
+            rows.append([name, len(items), *row])
+    return overall, by_type, rows
 
 
 def summarise(reads: list[Read], threshold: float) -> dict:
@@ -504,7 +599,8 @@ def summarise(reads: list[Read], threshold: float) -> dict:
         "short answer shown": mean(r.short is not None for r in ans),
         "short answer EM / F1 (shown)": f"{mean(exact(r.answers, r.short) for r in ans if r.short)} / "
         f"{mean(f1(r.answers, r.short) for r in ans if r.short)}",
-        "best span EM / F1 (all)": f"{mean(exact(r.answers, r.best_span) for r in ans)} / {mean(f1(r.answers, r.best_span) for r in ans)}",
+        "best span EM / F1 (all)": f"{mean(exact(r.answers, r.best_span) for r in ans)} / "
+        f"{mean(f1(r.answers, r.best_span) for r in ans)}",
     }
 
 
@@ -512,7 +608,9 @@ def _merge(parts: list[Tables]) -> Tables:
     offset = 0
     out = []
     for t in parts:
-        out.append(Tables(t.s_rows, t.s_labels, t.s_weights, t.s_case + offset, t.sp_rows, t.sp_labels, t.sp_case + offset))
+        out.append(
+            Tables(t.s_rows, t.s_labels, t.s_weights, t.s_case + offset, t.sp_rows, t.sp_labels, t.sp_case + offset)
+        )
         offset += int(max(t.s_case.max(initial=0), t.sp_case.max(initial=0))) + 1
     return Tables(*(np.concatenate([getattr(t, f) for t in out]) for f in Tables.__dataclass_fields__))
 

@@ -21,10 +21,20 @@ ANSWER_TYPES = ("number", "date", "person", "place", "org", "list", "reason", "o
 
 # Ordered: the first matching type wins (哪一年 is a date, not a number; 哪些城市 is a place list).
 _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("date", re.compile(r"什么时候|何时|哪一?年|哪一?天|哪一?日|几月|几号|几日|哪个月|什么时间|何年|哪个朝代|哪个世纪|日期|年份")),
+    (
+        "date",
+        re.compile(
+            r"什么时候|何时|哪一?年|哪一?天|哪一?日|几月|几号|几日|哪个月|什么时间|何年|哪个朝代|哪个世纪|日期|年份"
+        ),
+    ),
     ("person", re.compile(r"谁|哪一?位|哪几位|什么人|何人|哪个人|叫什么名字|姓名")),
     ("place", re.compile(r"哪里|哪儿|何地|何处|什么地方|哪座|哪个(?:城市|省|国家|地区|县|市|州)|在哪|位于")),
-    ("org", re.compile(r"哪家|哪个(?:公司|机构|组织|单位|部门|团体|学校|大学|球队|队)|什么(?:公司|机构|组织|单位|部门)|哪所|哪支")),
+    (
+        "org",
+        re.compile(
+            r"哪家|哪个(?:公司|机构|组织|单位|部门|团体|学校|大学|球队|队)|什么(?:公司|机构|组织|单位|部门)|哪所|哪支"
+        ),
+    ),
     ("number", re.compile(r"多少|几(?!乎)|多大|多长|多高|多久|多重|多远|多深|多宽|多快|百分之几|比例|数量")),
     ("list", re.compile(r"哪些|有什么|有哪|分别")),
     ("reason", re.compile(r"为什么|为何|什么原因|原因|为了什么|怎么会|何以")),
@@ -35,10 +45,11 @@ _CLAUSE = re.compile(r"[，,；;？?！!、]")
 _PRONOUN = re.compile(r"^(?:那么|那|请问)?(?:她|他|它|其|该|这|此|那)|(?:她|他|它)(?:们)?(?:的|在|是|参加|担任|曾|有)")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Words that only say a question is being asked: never a topic, never carried over.
-QUESTION_WORDS = frozenset(
+_QUESTION_WORDS = (
     "什么 哪 哪些 哪个 哪位 哪里 哪儿 哪家 哪座 哪年 哪天 几 多少 怎么 怎样 如何 为什么 为何 是否 谁 "
-    "请问 一下 吗 呢 吧 么 何 何时 何地 何处".split()
+    "请问 一下 吗 呢 吧 么 何 何时 何地 何处"
 )
+QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
 _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
 _CONTENT_POS = frozenset("nvajlie")  # nouns, verbs, adjectives, idioms, abbreviations, `eng`: what a question is about
 
@@ -152,7 +163,9 @@ def analyse(question: str, history: Sequence[Any] | None = None, idf: Mapping[st
     parts = tuple(Part(p, answer_type(p), _terms(p)) for p in split_parts(text))
     terms = tuple(dict.fromkeys(_terms(text) + tuple(t for c in carried for t in _terms(c) or (c,))))
     idf = idf or {}
-    content = [w for w, t in tagged if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS]
+    content = [
+        w for w, t in tagged if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS
+    ]
     focus = tuple(sorted(dict.fromkeys(content), key=lambda w: -idf.get(w, 0.0)))
     search_text = (" ".join(carried) + " " + text).strip() if carried else text
     return Query(text, search_text, parts[0].answer_type, parts, terms, focus, tagged, carried)

@@ -10,8 +10,8 @@ import pytest
 
 from bot.answer.reader import MODEL_PATH, ModelFileError, Reader, index_idf, load_reader
 from bot.service import AnswerService
-from tests.common import make_settings
 from retrieval.query import analyse
+from tests.common import make_settings
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -84,10 +84,21 @@ def test_confidence_is_lower_when_the_sources_do_not_answer(seed_reader) -> None
 
 # -- retraining end to end on a tiny synthetic set ----------------------------------------------------
 ARTICLES = [
-    ("a1", "青海拉面", ["青海省总工会2023年计划投入720万元专项经费，安排32批劳模参加疗休养。", "拉面技能竞赛在广州举办，共有300名选手参加。"]),
+    (
+        "a1",
+        "青海拉面",
+        [
+            "青海省总工会2023年计划投入720万元专项经费，安排32批劳模参加疗休养。",
+            "拉面技能竞赛在广州举办，共有300名选手参加。",
+        ],
+    ),
     ("a2", "威海工会", ["去年，威海市签订集体合同1780份，覆盖职工32万余人。", "威海市总工会主席张明出席会议并讲话。"]),
     ("a3", "玉树培训", ["2月19日，为期6天的困难辅警培训班在玉树开班。", "培训班由州总工会支持，共有80名辅警参训。"]),
-    ("a4", "南京发布", ["大国工匠年度人物的评选结果在江苏省南京市揭晓。", "来自青海的田得梅成为青海首位大国工匠年度人物。"]),
+    (
+        "a4",
+        "南京发布",
+        ["大国工匠年度人物的评选结果在江苏省南京市揭晓。", "来自青海的田得梅成为青海首位大国工匠年度人物。"],
+    ),
 ]
 QUESTIONS = [
     ("a1-0-1", "青海省总工会2023年计划投入多少专项经费？", "720万元"),

@@ -119,7 +119,7 @@ def _chunk_info(title: str, text: str, spans: tuple[tuple[int, int], ...]) -> Ch
 def chunk_info(hit: Hit) -> ChunkInfo:
     chunk = hit.chunk
     spans = tuple(tuple(s) for s in chunk.sentences) or ((0, len(chunk.text)),)
-    return _chunk_info(chunk.title, chunk.text, spans)  # type: ignore[arg-type]
+    return _chunk_info(chunk.title, chunk.text, spans)
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: f
 
 
 def _coverage(view: PartView, terms: frozenset[str] | set[str], total: float) -> float:
-    return sum(w for t, w in zip(view.terms, view.weights) if t in terms) / total
+    return sum(w for t, w in zip(view.terms, view.weights, strict=True) if t in terms) / total
 
 
 def _frac(grams: frozenset[str], found: frozenset[str] | set[str]) -> float:
@@ -292,7 +292,9 @@ CONFIDENCE_FEATURES = (
 )  # fmt: skip
 
 
-def confidence_features(view: PartView, rows: np.ndarray, logits: np.ndarray, idf: Mapping[str, float], hits: Sequence[Hit]) -> np.ndarray:
+def confidence_features(
+    view: PartView, rows: np.ndarray, logits: np.ndarray, idf: Mapping[str, float], hits: Sequence[Hit]
+) -> np.ndarray:
     order = np.argsort(-logits, kind="stable")
     best = rows[order[0]]
     second = float(logits[order[1]]) if len(order) > 1 else -10.0

@@ -73,7 +73,9 @@ class Scorer:
                 break
             at = np.where(inner, node, 0)
             value = x[row_index, self.feature[self.trees, at]]
-            step = np.where(value <= self.threshold[self.trees, at], self.left[self.trees, at], self.right[self.trees, at])
+            step = np.where(
+                value <= self.threshold[self.trees, at], self.left[self.trees, at], self.right[self.trees, at]
+            )
             node = np.where(inner, step, node)
         return self.leaf_value[self.trees, ~node].sum(axis=1)
 
@@ -113,6 +115,7 @@ class Reader:
         self.confidence = Scorer(spec["confidence_model"], CONFIDENCE_FEATURES)
         self.second_ratio = float(spec.get("second_sentence_ratio", 0.5))
         self.span_min = float(spec.get("span_min_prob", 0.3))
+        self.span_min_by_type: Mapping[str, float] = spec.get("span_min_prob_by_type", {})
         self.no_short = frozenset(spec.get("no_short_answer_types", ["reason"]))
         self.idf: Mapping[str, float] = idf or {}
         self.unknown_idf = max(self.idf.values(), default=10.0)
@@ -152,7 +155,8 @@ class Reader:
                 span_logits = self.spans.logits(span_rows)
                 k = int(np.argmax(span_logits))
                 best_spans.append(spans[k].text)
-                if sigmoid(float(span_logits[k])) >= self.span_min and view.part.answer_type not in self.no_short:
+                floor = self.span_min_by_type.get(view.part.answer_type, self.span_min)
+                if sigmoid(float(span_logits[k])) >= floor and view.part.answer_type not in self.no_short:
                     short = (info.start + spans[k].start, info.start + spans[k].end)
                     text = spans[k].text
             shorts.append(text)
@@ -173,8 +177,14 @@ class Reader:
             quotes.append(quote)
         confidence = float(np.mean(confidences)) if confidences else 0.0
         short_answer = "，".join(s for s in shorts if s) if shorts and all(shorts) else None
-        return Reading(tuple(quotes), short_answer, confidence, query.answer_type, tuple(confidences),
-                       "，".join(best_spans) or None)
+        return Reading(
+            tuple(quotes),
+            short_answer,
+            confidence,
+            query.answer_type,
+            tuple(confidences),
+            "，".join(best_spans) or None,
+        )
 
 
 def index_idf(bm25: Any) -> dict[str, float]:

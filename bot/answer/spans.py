@@ -88,7 +88,11 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
                 out.append((Span(a, b, text[a:b]), -1, -1))
     # runs of whole clauses, up to the whole sentence: many answers (reasons, descriptions) are clauses
     cuts = [0] + [m.end() for m in _CLAUSE_CUT.finditer(text)] + [len(text)]
-    clauses = [(a, a + len(text[a:b].rstrip("，,；;：: 。！？!?"))) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+    clauses = [
+        (a, a + len(text[a:b].rstrip("，,；;：: 。！？!?")))
+        for a, b in zip(cuts, cuts[1:], strict=False)
+        if text[a:b].strip()
+    ]
     for i in range(len(clauses)):
         for j in range(i, min(len(clauses), i + MAX_CLAUSES)):
             a, b = clauses[i][0], clauses[j][1]
@@ -152,7 +156,9 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
                 float(bool(_NUMBER.match(span.text))),
                 float(last_tag in ("m", "q") and not span.text[-1].isdigit()),
                 float(bool(_DATE.search(span.text))),
-                float(span.text[:1] in _OPEN or (a > 0 and text[a - 1] in _OPEN and b < len(text) and text[b] in _CLOSE)),
+                float(
+                    span.text[:1] in _OPEN or (a > 0 and text[a - 1] in _OPEN and b < len(text) and text[b] in _CLOSE)
+                ),
                 float((a == 0 or bool(_STOP.match(text[a - 1]))) and (b >= len(text) or bool(_STOP.match(text[b])))),
                 float(a == 0 or not text[a - 1].isalnum()),
                 float(b >= len(text) or not text[b].isalnum()),
