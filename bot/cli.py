@@ -139,17 +139,36 @@ def index(
     corpus: Path | None = typer.Option(
         None, "--corpus", help="folder of .txt/.md/.jsonl articles (default: QABOT_CORPUS_DIR)"
     ),
+    part: str | None = typer.Option(
+        None, "--part", help="K/N: embed only part K of N of the changed files (Milvus store; then --publish)"
+    ),
+    publish: bool = typer.Option(False, "--publish", help="publish the build that the --part runs wrote"),
 ) -> None:
     """Build or update the index; unchanged files are not re-embedded."""
+    from retrieval.store import Part
+
+    from .errors import retrieval_errors
+
     settings = get_settings()
     if corpus is not None:
         settings = settings.model_copy(update={"corpus_dir": corpus})
+    if part is not None and publish:
+        _fail("--part and --publish are separate steps: run every --part K/N, then --publish", EXIT_BAD_INPUT)
+    with retrieval_errors():
+        share = Part.parse(part) if part is not None else None
     service = _service(settings)
     bar = _Bar("embedding")
     try:
-        report = service.build(progress=bar, on_plan=_announce)
+        report = service.publish() if publish else service.build(progress=bar, on_plan=_announce, part=share)
     finally:
         bar.close()
+    if share is not None:
+        out.print(
+            f"part {share}: embedded {report.embedded} chunks of {len(report.changed)} changed files "
+            f"in {report.seconds:.2f} s (not published yet: run `qabot index --publish` when every part is done)",
+            highlight=False,
+        )
+        return
     if report.repaired:
         err.print(f"repaired the index ({escape(report.repaired)})", highlight=False, soft_wrap=True)
     for path in report.skipped:
@@ -347,13 +366,21 @@ def evaluate_cmd(
 def serve(
     host: str | None = typer.Option(None, "--host", help="default: QABOT_HOST"),
     port: int | None = typer.Option(None, "--port", help="default: QABOT_PORT"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, max=64, help="server processes sharing the port (default: QABOT_WORKERS)"
+    ),
 ) -> None:
     """Serve the HTTP API (POST /ask, /ask/stream, OpenAI-compatible /v1) and a chat page."""
     from .http.server import run
 
     service = _service(server=True)
     _ensure_index(service)
-    run(service, host=host or service.settings.host, port=port if port is not None else service.settings.port)
+    run(
+        service,
+        host=host or service.settings.host,
+        port=port if port is not None else service.settings.port,
+        workers=workers or service.settings.workers,
+    )
 
 
 @app.command()

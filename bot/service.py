@@ -13,12 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TypedDict
 
 from retrieval.embeddings import load_embeddings
-from retrieval.index import BuildPlan, BuildReport, IndexConfig, build_index, current_version
+from retrieval.index import BuildPlan, BuildReport, IndexConfig
 from retrieval.search import Hit
+from retrieval.store import IndexStore, Part, make_store
 
 from .answer import render
 from .answer.base import Answerer, Retrieved
@@ -73,7 +73,8 @@ class AnswerService:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self.problem: str | None = None  # why the published index is not the one served, if it is not
-        self._failed: Path | None = None  # a published version that failed to load (not retried)
+        self._failed: str | None = None  # a published version that failed to load (not retried)
+        self._store: IndexStore | None = None
         if chat is None and self.settings.llm_enabled:
             from .answer.llm import LLMAnswerer  # LangChain and the OpenAI client load only when used
 
@@ -98,21 +99,42 @@ class AnswerService:
             chunk_overlap=self.settings.chunk_overlap,
         )
 
+    @property
+    def store(self) -> IndexStore:
+        """Where the index lives (`QABOT_STORE`): the index folder, or Milvus."""
+        if self._store is None:
+            s = self.settings
+            token = s.milvus_token.get_secret_value() if s.milvus_token else None
+            with retrieval_errors():
+                self._store = make_store(s.store, s.index_dir, s.milvus_uri, token, s.milvus_collection)
+        return self._store
+
     def build(
-        self, progress: Callable[[int, int], None] | None = None, on_plan: Callable[[BuildPlan], None] | None = None
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        on_plan: Callable[[BuildPlan], None] | None = None,
+        part: Part | None = None,
     ) -> BuildReport:
-        """Build, update or repair the index from `settings.corpus_dir` and publish it."""
+        """Build, update or repair the index from `settings.corpus_dir` and publish it; with `part`, only
+        embed that part's share of the changed files (`publish` then assembles the parts)."""
         with retrieval_errors():
-            report = build_index(
+            report = self.store.build(
                 self.settings.corpus_dir,
-                self.settings.index_dir,
                 self.embedder,
                 self.index_config(),
                 progress=progress,
+                part=part,
                 on_plan=on_plan,
                 follow_symlinks=self.settings.follow_symlinks,
             )
         self._snapshot = None  # the next request loads the new version
+        return report
+
+    def publish(self) -> BuildReport:
+        """Publish the build the `--part` runs wrote (the one step after a split build)."""
+        with retrieval_errors():
+            report = self.store.publish(self.settings.corpus_dir, self.embedder, self.index_config())
+        self._snapshot = None
         return report
 
     def ensure_index(
@@ -120,7 +142,7 @@ class AnswerService:
     ) -> BuildReport | None:
         """Build the index if there is none yet (first run); otherwise leave it alone."""
         with retrieval_errors():
-            missing = current_version(self.settings.index_dir) is None
+            missing = self.store.published() is None
         return self.build(progress=progress, on_plan=on_plan) if missing else None
 
     def snapshot(self) -> Snapshot:
@@ -136,27 +158,28 @@ class AnswerService:
         self._checked_at = now
         try:
             with retrieval_errors():
-                version = current_version(self.settings.index_dir)
+                version = self.store.published()
         except IndexUnavailable as exc:
             return self._keep(current, exc)
-        if current is not None and version == current.path:
+        if current is not None and version == current.version:
             self.problem = self._failed = None
             return current
         if current is not None and version is not None and version == self._failed:
             return current  # already failed to load: do not re-read it every second
         with self._lock:
             current = self._snapshot
-            if current is None or version != current.path:
+            if current is None or version != current.version:
                 if version is None:
-                    return self._keep(current, IndexMissing(f"no index in {self.settings.index_dir}"))
+                    where = self.settings.index_dir if self.settings.store == "folder" else "Milvus"
+                    return self._keep(current, IndexMissing(f"no index in {where}"))
                 try:
-                    fresh = load_snapshot(self.settings, self.embedder, self.index_config())
+                    fresh = load_snapshot(self.store, self.settings, self.embedder, self.index_config())
                 except IndexUnavailable as exc:
                     self._failed = version
                     return self._keep(current, exc)
                 self._snapshot = current = fresh  # one assignment: readers see the old or the new one
                 self.problem = self._failed = None
-                log.info("loaded index %s (%d chunks)", current.index.version, len(current.index.chunks))
+                log.info("loaded index %s (%d chunks)", current.version, current.chunks)
         return current
 
     def _keep(self, current: Snapshot | None, problem: IndexUnavailable) -> Snapshot:
@@ -164,16 +187,16 @@ class AnswerService:
         if current is None:
             raise problem
         if str(problem) != self.problem:
-            log.warning("still serving index %s: %s", current.index.version, problem)
+            log.warning("still serving index %s: %s", current.version, problem)
         self.problem = str(problem)
         return current
 
     def info(self) -> ServiceInfo:
         snapshot = self.snapshot()
-        manifest = snapshot.index.manifest
+        manifest = snapshot.manifest
         return ServiceInfo(
-            index_version=snapshot.index.version,
-            chunks=len(snapshot.index.chunks),
+            index_version=snapshot.version,
+            chunks=snapshot.chunks,
             articles=manifest.get("articles"),
             files=sorted(manifest.get("files", {})),
             embedder=manifest.get("embedder"),

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # follow symbolic links that lead outside the corpus folder (off: such a link could expose any file)
     follow_symlinks: bool = False
     milvus_collection: str = Field("qabot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+    workers: int = Field(1, ge=1, le=64)  # `qabot serve` processes sharing the port (docs/deploy.md)
 
     # retrieval and answering
     top_k: int = Field(5, ge=1, le=50)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from retrieval.index import IndexConfig, IndexData, load_index
+from retrieval.index import IndexConfig, IndexData
 from retrieval.query import Query
-from retrieval.search import HybridSearcher
+from retrieval.store import IndexStore, Searcher
 
 from .answer.base import Retrieved
-from .answer.extractive import ExtractiveAnswerer, idf_from_bm25
+from .answer.extractive import ExtractiveAnswerer
 from .errors import retrieval_errors
 from .settings import Settings
 
@@ -35,13 +35,16 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True)
 class Snapshot:
-    index: IndexData
-    searcher: HybridSearcher
+    version: str  # the store's name for this build (folder: the version folder; Milvus: the collection)
+    manifest: Mapping[str, Any]
+    chunks: int
+    searcher: Searcher
     extractive: ExtractiveAnswerer
+    index: IndexData | None = None  # the folder store's files (None with Milvus)
 
     @property
-    def path(self) -> Path:
-        return self.index.path
+    def path(self) -> Path | None:
+        return None if self.index is None else self.index.path
 
     @property
     def idf(self) -> Mapping[str, float]:
@@ -51,16 +54,15 @@ class Snapshot:
         """Search a question, or an analysed one (its search text; the analysis goes on to the answerer)."""
         if isinstance(query, Query):
             hits = self.searcher.search(query.search_text, top_k)
-            return Retrieved(query.search_text, hits, self.idf, self.index.version, query)
-        return Retrieved(query, self.searcher.search(query, top_k), self.idf, self.index.version)
+            return Retrieved(query.search_text, hits, self.idf, self.version, query)
+        return Retrieved(query, self.searcher.search(query, top_k), self.idf, self.version)
 
 
-def load_snapshot(settings: Settings, embedder: Embedder, config: IndexConfig) -> Snapshot:
+def load_snapshot(store: IndexStore, settings: Settings, embedder: Embedder, config: IndexConfig) -> Snapshot:
     """The published index version, checked against the settings; IndexUnavailable if unusable."""
     with retrieval_errors():
-        index = load_index(settings.index_dir, config)
-    searcher = HybridSearcher(index, embedder, settings.bm25_weight, settings.dense_weight)
+        opened = store.open(embedder, config, settings.bm25_weight, settings.dense_weight)
     answerer = ExtractiveAnswerer(
-        idf_from_bm25(index.bm25), max_sentences=settings.answer_sentences, min_confidence=settings.min_confidence
+        opened.idf, max_sentences=settings.answer_sentences, min_confidence=settings.min_confidence
     )
-    return Snapshot(index, searcher, answerer)
+    return Snapshot(opened.version, opened.manifest, opened.chunks, opened.searcher, answerer, index=opened.index)

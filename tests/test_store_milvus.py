@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (pip install 'qabot[milvus]')")
 
-from milvus_server import MilvusLiteServer
 from test_robustness_index import CONFIG, QUESTIONS, HashEmbedder
 
 from retrieval.index import IndexConfig, IndexMismatch, IndexNotFound, IndexProblem
 from retrieval.milvus_store import MilvusStore, MilvusUnavailable
 from retrieval.store import FolderStore, Part
+from tests.milvus_server import MilvusLiteServer
 
 DATA = Path(__file__).parent / "data"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -10,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ..service import AnswerService
-from ..settings import Settings
+from ..settings import Settings, get_settings
 from .app import create_app
 from .deadlines import protocol
 from .errors import log
@@ -31,20 +32,29 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def run(service: AnswerService, host: str, port: int) -> None:
-    """Serve until interrupted (`qabot serve`); uvicorn's own access log is replaced by ours."""
+def run(service: AnswerService, host: str, port: int, workers: int = 1) -> None:
+    """Serve until interrupted (`qabot serve`); uvicorn's own access log is replaced by ours.
+
+    With `workers` > 1, uvicorn starts that many processes sharing the port, each with its own
+    service (`worker_app`): Python answers one request at a time per process (the GIL), so on two
+    cores one process leaves a core idle (bench/stores.py measures the gain). Folder-store workers
+    share the memory-mapped index files; Milvus-store workers hold no index at all.
+    """
     configure_logging()
-    app = create_app(service)
-    log.info("qabot listening on http://%s:%d (chat page /, API docs /docs)", host, port)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-        **server_options(service.settings),
-    )
+    log.info("qabot listening on http://%s:%d (chat page /, API docs /docs), %d worker(s)", host, port, workers)
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_level": "info"}
+    options.update(server_options(service.settings))
+    if workers > 1:
+        os.environ["QABOT_EMBED_THREADS"] = str(service.settings.embed_threads)  # what `serve` chose, for the workers
+        uvicorn.run("bot.http.server:worker_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(service), timeout_graceful_shutdown=5, **options)
+
+
+def worker_app() -> FastAPI:
+    """One `qabot serve --workers N` process: its own service, settings from the environment and `.env`."""
+    configure_logging()
+    return create_app(AnswerService(get_settings()))
 
 
 class ServerThread:
