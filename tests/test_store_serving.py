@@ -147,3 +147,37 @@ def test_two_part_builds_then_publish_equal_one_build(server, tmp_path):
     bad = subprocess.run([QABOT, "index", "--part", "3/2"], check=False, cwd=tmp_path, env=two,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_workers_share_one_memory_mapped_index(tiny_service, tmp_path):
+    """`qabot serve --workers 2`: two processes answer on one port, each mapping the same vectors file."""
+    env = {
+        **os.environ,
+        "QABOT_CORPUS_DIR": str(tiny_service.settings.corpus_dir),
+        "QABOT_INDEX_DIR": str(tiny_service.settings.index_dir),
+        "QABOT_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    for name in ("QABOT_LLM_BASE_URL", "QABOT_LLM_MODEL", "QABOT_API_KEY", "QABOT_STORE"):
+        env.pop(name, None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [QABOT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        workers: list[int] = []
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "qabot serve --workers 2 exited"
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            workers = [int(pid) for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+            mapped = [pid for pid in workers if "vectors.faiss" in Path(f"/proc/{pid}/maps").read_text()]
+            if len(mapped) == 2:
+                break
+            time.sleep(0.5)
+        assert len(workers) == 2 and len(mapped) == 2, (workers, mapped)
+        assert files_cited(url, OLD_QUESTION)
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -46,9 +46,18 @@ def run(service: AnswerService, host: str, port: int, workers: int = 1) -> None:
     options.update(server_options(service.settings))
     if workers > 1:
         os.environ["QABOT_EMBED_THREADS"] = str(service.settings.embed_threads)  # what `serve` chose, for the workers
+        options["http"] = "bot.http.server:WorkerProtocol"  # a class made at run time cannot be sent to a worker
         uvicorn.run("bot.http.server:worker_app", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(service), timeout_graceful_shutdown=5, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """`WorkerProtocol`: the request-deadline protocol, made in each worker from its settings."""
+    if name == "WorkerProtocol":
+        settings = get_settings()
+        return protocol(settings.header_timeout_s, settings.body_timeout_s)
+    raise AttributeError(name)
 
 
 def worker_app() -> FastAPI:
