@@ -73,7 +73,16 @@ def test_ask_human_output_lists_sources(env):
     assert "[1]" in result.stdout and "paper.txt (字符" in result.stdout
 
 
-def test_unanswerable_question_says_so_and_still_lists_sources(env):
+# On this four-article corpus every question shares words with the few chunks there are, so the answer
+# model's confidence has little contrast (the unanswerable questions below score 0.4-0.6; on the seed corpus
+# the same question scores 0.17 and is refused by default, see test_answers_seeds.py). These tests are
+# about how the CLI reports a refusal and counts one, so they ask for a stricter threshold.
+STRICT = "0.7"
+
+
+def test_unanswerable_question_says_so_and_still_lists_sources(env, monkeypatch):
+    monkeypatch.setenv("QABOT_MIN_CONFIDENCE", STRICT)
+    settings_module.get_settings.cache_clear()
     result = run("ask", "威海市总工会帮助职工追回了多少欠薪？", "--json")
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["found"] is False
@@ -105,7 +114,9 @@ def test_missing_and_empty_corpus(env, tmp_path):
     assert result.exit_code == 2 and "no .txt" in result.output
 
 
-def test_eval_prints_metrics(env, tmp_path):
+def test_eval_prints_metrics(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("QABOT_MIN_CONFIDENCE", STRICT)
+    settings_module.get_settings.cache_clear()
     questions = tmp_path / "q.jsonl"
     rows = [
         {"id": "1", "question": "威海市签订了多少份集体合同？", "evidence": ["全市签订集体合同1780份"]},
