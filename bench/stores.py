@@ -192,7 +192,7 @@ def serve_bench(seconds: float, clients: int) -> None:
             asyncio.run(drive(url, clients, 5))  # warm every worker
             latencies, errors, elapsed = asyncio.run(drive(url, clients, seconds))
             children = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-            pids = [pid for pid in children if "qabot" in Path(f"/proc/{pid}/cmdline").read_text() or workers > 1]
+            pids = [pid for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
             memory = [_memory(pid) for pid in (pids if workers > 1 else [server.pid])]
         finally:
             server.send_signal(signal.SIGINT)
