@@ -218,8 +218,10 @@ def split_bench() -> None:
     shutil.rmtree(work, ignore_errors=True)
     corpus = work / "corpus"
     corpus.mkdir(parents=True)
-    for path in [*sorted((ROOT / "tests" / "data" / "tiny").iterdir()), ROOT / "seeds" / "004_b28386ca7c95972f.txt"]:
-        shutil.copy(path, corpus / path.name)
+    # a seed file cut into 8 files at blank lines, so the two parts get a share each (parts split by file)
+    blocks = (ROOT / "seeds" / "004_b28386ca7c95972f.txt").read_text(encoding="utf-8").split("\n\n")
+    for k in range(8):
+        (corpus / f"part{k}.txt").write_text("\n\n".join(blocks[k::8]), encoding="utf-8")
     with MilvusLiteServer(work / "server-data") as server:
         base = {**os.environ, "QABOT_STORE": "milvus", "QABOT_MILVUS_URI": server.uri, "QABOT_CORPUS_DIR": str(corpus),
                 "QABOT_INDEX_DIR": str(work / "unused")}  # fmt: skip
