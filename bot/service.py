@@ -226,7 +226,9 @@ class AnswerService:
         """Retrieval only (what the extractive answer would read)."""
         question, k = self.validate(question), self._top_k(top_k)
         snapshot = self.snapshot()
-        return snapshot.retrieve(snapshot.extractive.analyse(question, history[-HISTORY_TURNS:] if history else None), k).hits
+        return snapshot.retrieve(
+            snapshot.extractive.analyse(question, history[-HISTORY_TURNS:] if history else None), k
+        ).hits
 
     def ask(
         self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
