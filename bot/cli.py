@@ -211,7 +211,7 @@ def _print_answer(answer: Answer, streamed: str | None = None) -> None:
     out.print()
     out.print(f"{render.SOURCES if answer.found else render.NEAREST}：")
     for s in answer.sources:
-        out.print(f"[bold][{s.n}][/] {escape(s.title)} — {escape(s.file)} (字符 {s.start}–{s.end})", highlight=False)
+        out.print(f"[bold][{s.n}][/] {escape(render.source_label(s))} (字符 {s.start}–{s.end})", highlight=False)
         if s.quote:  # the short answer in bold inside its quote
             quote = render.marked(s.quote, s.marks, lambda t: f"[bold]{t}[/bold]", escape)
             out.print(f"    “{quote}”", highlight=False)

@@ -37,6 +37,10 @@ class Source(BaseModel):
         default_factory=list, description="[start, end) spans of `quote` that hold the short answer (extractive)"
     )
     score: float
+    date: str | None = Field(None, description="the article's publication date (ISO), where known")
+    url: str | None = Field(None, description="the article's web address, when it came from the web")
+    author: str | None = Field(None, description="the article's author, where known")
+    page: int | None = Field(None, description="the PDF or scan page the passage starts on")
 
 
 class Turn(BaseModel):

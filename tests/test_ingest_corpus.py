@@ -8,6 +8,7 @@ import logging
 import pytest
 from ingest_render import NO_FONT, font_path, render
 
+from bot.answer.render import source_label
 from bot.service import AnswerService
 from retrieval.loading import corpus_files, read_file
 from tests.common import make_settings
@@ -67,6 +68,9 @@ def test_answers_only_in_a_scan_or_a_feed_item_come_with_their_source_and_date(c
     top = service.search("城北区招聘会吸引了多少家企业入场？", top_k=1)[0].chunk
     assert answer.sources[0].file == top.doc == "2023-02-15_城北版.png"
     assert (top.date, top.page) == ("2023-02-15", 1)
+    first = answer.sources[0]
+    assert (first.date, first.page) == ("2023-02-15", 1)
+    assert source_label(first) == f"{first.title} — 2023-02-15 — 2023-02-15_城北版.png 第1页"
     # the offsets point into the stored OCR text: the cited passage can be checked against it
     _, [doc] = read_file(corpus, corpus / "2023-02-15_城北版.png")
     assert "106家企业" in doc.text[top.start : top.end]
@@ -76,3 +80,6 @@ def test_answers_only_in_a_scan_or_a_feed_item_come_with_their_source_and_date(c
     top = service.search("湖滨公园的儿童乐园有几组游乐设施？", top_k=1)[0].chunk
     assert answer.sources[0].file == "feed.jsonl#news-9"
     assert (top.date, top.url, top.author) == ("2023-02-18", FEED_ITEM["url"], "王五")
+    first = answer.sources[0]
+    assert source_label(first) == f"湖滨公园新建儿童乐园 — 2023-02-18 — {FEED_ITEM['url']}"
+    assert answer.to_json_dict()["sources"][0]["author"] == "王五"

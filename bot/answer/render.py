@@ -64,7 +64,19 @@ def source(n: int, hit: Hit, quote: str | None = None, marks: list[tuple[int, in
         quote=quote,
         marks=marks or [],
         score=round(hit.score, 6),
+        date=chunk.date,
+        url=chunk.url,
+        author=chunk.author,
+        page=chunk.page,
     )
+
+
+def source_label(source: Source) -> str:
+    """`标题 — 2023-02-15 — 文件/链接`: enough to find the article again (page of a PDF or scan too)."""
+    where = source.url or source.file
+    if source.page is not None:
+        where += f" 第{source.page}页"
+    return " — ".join(part for part in (source.title, source.date, where) if part)
 
 
 def sources(

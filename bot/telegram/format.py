@@ -88,7 +88,9 @@ def format_answer(answer: Answer) -> str:
     cited = [s for s in answer.sources if s.quote]
     if answer.found and cited:
         lines.append(f"<b>{render.SOURCES}</b>")
-        lines.extend(f"<b>[{s.n}]</b> {esc(s.title)}\n<blockquote>{quote_html(s)}</blockquote>" for s in cited)
+        lines.extend(
+            f"<b>[{s.n}]</b> {esc(render.source_label(s))}\n<blockquote>{quote_html(s)}</blockquote>" for s in cited
+        )
     elif answer.sources:
         lines.append(f"<b>{render.NEAREST}</b>")
         nearest = answer.sources[: render.NEAREST_SHOWN]
