@@ -144,6 +144,9 @@ def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float
     if not previous:
         return []
     idf = idf or {}
+    own = [t for t in _terms(question) if len(t) > 1 and _HAN.search(t)]
+    if idf and any(t not in idf for t in own):
+        return []  # it names something the articles never mention: a new topic, not a follow-up
     current = set(tokenize(question))
     borrowed = [t for t in _terms(previous[-1]) if t not in current and len(t) > 1 and _HAN.search(t)]
     borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]

@@ -58,6 +58,13 @@ def test_follow_up_carries_the_previous_question_and_answer() -> None:
     assert query.answer_type == "list"
 
 
+def test_a_question_about_something_unknown_to_the_corpus_carries_nothing() -> None:
+    history = [("user", "青海省总工会2023年计划投入多少专项经费？"), ("assistant", "720万元。根据资料：……[1]")]
+    idf = {"青海": 3.0, "青海省": 3.0, "总工会": 2.0, "专项经费": 4.0, "城市": 2.0}
+    assert analyse("火星上有多少座城市？", history, idf).carried == ()
+    assert analyse("有多少座城市？", history, idf).carried != ()
+
+
 def test_standalone_question_carries_nothing() -> None:
     query = analyse("威海市去年签订了多少份集体合同？")
     assert query.carried == ()
