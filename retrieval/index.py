@@ -42,8 +42,8 @@ faiss.omp_set_num_threads(1)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported: a stray line per build
 
 FORMAT_VERSION = 2
-CHUNKER_VERSION = 6
-TOKENIZER = "rjieba-search-v2"
+CHUNKER_VERSION = 7
+TOKENIZER = "rjieba-search-v3"  # v3: stop words fitted to dev questions removed
 POINTER = "CURRENT"
 CACHE = "cache"
 MANIFEST = "manifest.json"

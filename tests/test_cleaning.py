@@ -163,3 +163,12 @@ def test_property_chunk_text_is_its_file_span_without_artefacts(text, size, over
             inside = any(c.start <= first < c.end for c in chunks)
             assert inside or stripped in titles, (line, text)
         pos += len(line) + 1
+
+
+def test_semicolon_closing_an_html_entity_does_not_end_a_sentence():
+    text = "总工会计划&amp;投入专项经费860万元；用于建设书屋;另有一句。"
+    assert [text[a:b] for a, b in split_sentences(text, 600)] == [
+        "总工会计划&amp;投入专项经费860万元；",
+        "用于建设书屋;",
+        "另有一句。",
+    ]
