@@ -15,7 +15,7 @@ from .loading import SourceDoc
 
 _SENTENCE_END = re.compile(r"[。！？!?；;]+[”’」』）)】〕\"']*|…{2,}[”’」』）)]*")
 # `;` ends a sentence (scans write it for `；`), but not the one closing an HTML entity such as `&amp;`
-_ENTITY_BEFORE = re.compile(r"&#?[0-9A-Za-z]{1,8}$")
+ENTITY_BEFORE = re.compile(r"&#?[0-9A-Za-z]{1,8}$")
 _CLAUSE_END = re.compile(r"[，,、：:]")
 
 
@@ -59,7 +59,7 @@ def split_sentences(text: str, max_len: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        if match.group().startswith(";") and _ENTITY_BEFORE.search(text, max(0, match.start() - 10), match.start()):
+        if match.group().startswith(";") and ENTITY_BEFORE.search(text, max(0, match.start() - 10), match.start()):
             continue
         spans.append((start, match.end()))
         start = match.end()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import rjieba
 
-from retrieval.chunking import Chunk
+from retrieval.chunking import ENTITY_BEFORE, Chunk
 from retrieval.tokenize import tokenize
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９［］，．", "0123456789[],.")
@@ -129,15 +129,12 @@ class Claim:
     support: list[int]  # the sources it is checked against (own markers, else a neighbour's)
 
 
-_ENTITY_BEFORE = re.compile(r"&#?[0-9A-Za-z]{1,8}$")
-
-
 def _ends_sentence(text: str, i: int) -> bool:
     """`;` ends a sentence (scans use it for `；`), except the one that closes `&amp;`."""
     ch = text[i]
     if ch == "\n":
         return True
-    if ch == ";" and _ENTITY_BEFORE.search(text, max(0, i - 10), i):
+    if ch == ";" and ENTITY_BEFORE.search(text, max(0, i - 10), i):
         return False
     return ch in TERMINALS
 
