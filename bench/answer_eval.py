@@ -54,7 +54,9 @@ def answer_text(reading: Reading) -> str:
 
 
 def min_confidence() -> float:
-    return Settings(_env_file=None).min_confidence
+    """QABOT_MIN_CONFIDENCE if set, else the shipped model's own threshold (what the service uses)."""
+    chosen = Settings(_env_file=None).min_confidence
+    return chosen if chosen is not None else float(load_reader().spec["suggested_min_confidence"])
 
 
 def cmrc(sample: int | None, threshold: float) -> dict[str, float]:

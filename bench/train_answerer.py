@@ -29,7 +29,7 @@ from answer_data import Case, build_cases, single_part
 from cmrc_metric import exact, f1
 
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
-from bot.answer.reader import MODEL_PATH, Reader, index_idf, sigmoid
+from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, sigmoid
 from bot.answer.spans import SPAN_FEATURES, span_features
 from retrieval.query import analyse
 
@@ -89,7 +89,6 @@ def _tables(cases: list[Case]) -> Tables:
             continue
         labels = np.zeros(len(refs), dtype=np.float32)
         weights = np.ones(len(refs), dtype=np.float32)
-        golds = {_norm(a) for a in case.answers}
         for k, ref in enumerate(refs):
             if contains(ref.info.text, case.answers):
                 if case.hits[ref.hit_rank].chunk.doc == case.gold_doc:
@@ -97,8 +96,9 @@ def _tables(cases: list[Case]) -> Tables:
                     if ref.info.text not in {refs[j].info.text for j in range(k)}:
                         cand_rows, spans = span_features(view, ref.info)
                         sp_rows.append(cand_rows)
-                        sp_labels.append(np.asarray([_norm(s.text) in golds for s in spans], dtype=np.float32))
-                        sp_case.append(np.full(len(spans), n))
+                        # graded: the official F1 against the gold answers (1.0 is an exact match)
+                        sp_labels.append(np.asarray([f1(case.answers, s.text) for s in spans], dtype=np.float32))
+                        sp_case.append(np.full(len(spans), len(sp_case)))  # one group per answer sentence
                 else:
                     weights[k] = 0.0  # an answer string elsewhere: neither right nor wrong
         s_rows.append(rows)
@@ -143,14 +143,30 @@ def feature_tables(name: str, cases: list[Case]) -> Tables:
 
 
 # -- fitting -------------------------------------------------------------------------------------------
-def fit_lightgbm(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, rounds: int, features) -> dict:
-    """Boosted trees, exported as flat JSON arrays for the numpy evaluator in bot/answer/reader.py."""
+def fit_lightgbm(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None,
+    rounds: int,
+    features,
+    params: dict | None = None,
+    group: np.ndarray | None = None,
+) -> dict:
+    """Boosted trees, exported as flat JSON arrays for the numpy evaluator in bot/answer/reader.py.
+
+    `group`: the group id of each row (contiguous), for a ranking objective."""
     import lightgbm
 
+    sizes = np.unique(group, return_counts=True)[1] if group is not None else None
     data = lightgbm.Dataset(
-        rows, labels, weight=weights, feature_name=[f"f{k}" for k in range(len(features))], free_raw_data=False
+        rows,
+        labels,
+        weight=weights,
+        group=sizes,
+        feature_name=[f"f{k}" for k in range(len(features))],
+        free_raw_data=False,
     )
-    booster = lightgbm.train(LGB_PARAMS, data, num_boost_round=rounds)
+    booster = lightgbm.train(LGB_PARAMS | (params or {}), data, num_boost_round=rounds)
     spec = export_trees(booster.dump_model()["tree_info"], features)
     check = rows[:: max(1, len(rows) // 2000)]
     assert np.allclose(_logits(spec, check), booster.predict(check, raw_score=True), atol=1e-6), "tree export differs"
@@ -231,6 +247,17 @@ def top1(logits: np.ndarray, labels: np.ndarray, case: np.ndarray) -> float:
     return hits / max(1, total)
 
 
+def span_top1(logits: np.ndarray, f1s: np.ndarray, group: np.ndarray) -> tuple[float, float]:
+    """Exact match and F1 of the best-scored candidate, averaged over answer sentences."""
+    order = np.argsort(group, kind="stable")
+    g, s, f = group[order], logits[order], f1s[order]
+    bounds = np.flatnonzero(np.diff(g)) + 1
+    tops = [
+        float(fs[np.argmax(ls)]) for ls, fs in zip(np.split(s, bounds), np.split(f, bounds), strict=True) if len(fs)
+    ]
+    return (float(np.mean([t >= 0.999 for t in tops])), float(np.mean(tops))) if tops else (0.0, 0.0)
+
+
 def _logits(spec: dict, rows: np.ndarray) -> np.ndarray:
     from bot.answer.reader import Scorer
 
@@ -244,11 +271,12 @@ def shipped(spec: dict) -> dict:
     return {k: shipped(v) if isinstance(v, dict) else v for k, v in spec.items() if not k.startswith("_")}
 
 
-def confidence_table(cases: list[Case], sentence_spec: dict) -> tuple[np.ndarray, np.ndarray]:
+def confidence_table(cases: list[Case], sentence_spec: dict, span_spec: dict) -> tuple[np.ndarray, np.ndarray]:
     """Question-level features and labels: 1 when the best-scored sentence holds a gold answer."""
-    from bot.answer.reader import Scorer
+    from bot.answer.reader import Scorer, span_summary
 
     scorer = Scorer(sentence_spec, FEATURES)
+    spans = Scorer(span_spec, SPAN_FEATURES)
     rows, labels = [], []
     for case in cases:
         query = single_part(case.query)
@@ -257,8 +285,10 @@ def confidence_table(cases: list[Case], sentence_spec: dict) -> tuple[np.ndarray
         if not refs:
             continue
         logits = scorer.logits(s_rows)
-        rows.append(confidence_features(view, s_rows, logits, case.idf, case.hits))
         best = refs[int(np.argmax(logits))]
+        span_rows, _ = span_features(view, best.info)
+        top, align = span_summary(spans.logits(span_rows), span_rows)
+        rows.append(confidence_features(view, s_rows, logits, case.idf, case.hits, top, align))
         labels.append(float(bool(case.answers) and contains(best.info.text, case.answers)))
     return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.float32)
 
@@ -434,25 +464,46 @@ def fit(
     )
     report["sentence"] = {k: round(v, 4) for k, v in scores.items()} | {"chosen": chosen}
 
-    # span ranker
-    span_spec = fit_lightgbm(t_train.sp_rows, t_train.sp_labels, None, max(1, int(SPAN_ROUNDS * rounds)), SPAN_FEATURES)
-    span_lr = fit_logistic(t_train.sp_rows, t_train.sp_labels, None, SPAN_FEATURES)
+    # span ranker: two objectives, chosen on held-out F1 of the top candidate in answer sentences (a third,
+    # cross-entropy on F1 as a soft label, lost to both on the full data: top-candidate F1 0.500 vs 0.530/0.545)
+    span_rounds = max(1, int(SPAN_ROUNDS * rounds))
+    exact_labels = (t_train.sp_labels >= 0.999).astype(np.float32)
+    span_candidates = {
+        "binary (exact match)": fit_lightgbm(t_train.sp_rows, exact_labels, None, span_rounds, SPAN_FEATURES),
+        "lambdarank (F1 grades)": fit_lightgbm(
+            t_train.sp_rows,
+            np.rint(t_train.sp_labels * 4),
+            None,
+            span_rounds,
+            SPAN_FEATURES,
+            {"objective": "lambdarank", "lambdarank_truncation_level": 5, "eval_at": [1]},
+            group=t_train.sp_case,
+        ),
+    }
     rows = []
-    for kind, spec in (("lightgbm", span_spec), ("logistic", span_lr)):
-        logits = _logits(spec, t_held.sp_rows)
-        rows.append([kind, f"{top1(logits, t_held.sp_labels, t_held.sp_case):.3f}"])
+    span_scores = {}
+    for kind, spec in span_candidates.items():
+        em, f = span_top1(_logits(spec, t_held.sp_rows), t_held.sp_labels, t_held.sp_case)
+        span_scores[kind] = f
+        rows.append([kind, f"{em:.3f}", f"{f:.3f}"])
     groups = np.unique(t_held.sp_case)
-    recall = float(np.mean([t_held.sp_labels[t_held.sp_case == n].max() > 0 for n in groups])) if len(groups) else 0.0
+    recall = (
+        float(np.mean([t_held.sp_labels[t_held.sp_case == n].max() >= 0.999 for n in groups])) if len(groups) else 0.0
+    )
+    span_kind = max(span_scores, key=lambda k: span_scores[k])
+    span_spec = span_candidates[span_kind]
     print(
         table(
-            f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f})",
-            ["model", "best candidate is the gold answer (of those with one)"],
+            f"span ranker on held-out answer sentences (a candidate equals the gold answer in {recall:.3f}); "
+            f"ships: {span_kind}",
+            ["objective", "top candidate EM", "top candidate F1"],
             rows,
         )
     )
+    report["span"] = {k: round(v, 4) for k, v in span_scores.items()} | {"chosen": span_kind}
 
     # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
-    c_rows, c_labels = confidence_table(held, sentence_spec)
+    c_rows, c_labels = confidence_table(held, sentence_spec, span_spec)
 
     def fit_conf(r, y):
         return fit_logistic(r, y, None, CONFIDENCE_FEATURES, c=0.5)
@@ -483,7 +534,9 @@ def fit(
         "span_min_prob": 0.3,
         "no_short_answer_types": ["reason"],
     }
-    spec["span_min_prob"], spec["span_min_prob_by_type"], span_rows = choose_span_threshold(Reader(spec), held)
+    spec["span_min_prob"], spec["span_min_prob_by_type"], spec["span_calibration"], span_rows = choose_span_threshold(
+        Reader(spec), held
+    )
     print(
         table(
             "short answer shown when the span ranker's probability ≥ t, t chosen per question type (held-out)",
@@ -524,15 +577,16 @@ def fit(
         "span_rows": int(len(t_train.sp_rows)),
         "not_used": "CMRC 2018 dev (report only)",
     }
-    spec["validation"] = {"sentence_top1": report["sentence"], "held_out": figures}
+    spec["validation"] = {"sentence_top1": report["sentence"], "span_top1_f1": report["span"], "held_out": figures}
     return spec
 
 
-def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dict[str, float], list[list]]:
-    """Show a short answer when it is more likely right than wrong: per question type, the threshold with
-    the most (F1 − 0.5) summed over the answers shown, on held-out answerable questions (the global one
-    for types with fewer than 30 questions)."""
-    found: list[tuple[str, float, float, float]] = []
+def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dict[str, float], list[float], list[list]]:
+    """Show a short answer when it is more likely right than wrong: the ranker's top score is calibrated
+    (logistic, on held-out answerable questions) into the probability that its F1 is at least 0.5; then,
+    per question type, the threshold with the most (F1 − 0.5) summed over the answers shown (the global
+    one for types with fewer than 30 questions)."""
+    found: list = []
     for case in cases:
         if not case.answers or case.query.answer_type in reader.no_short:
             continue
@@ -550,12 +604,23 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         found.append(
             (
                 view.part.answer_type,
-                sigmoid(float(logits[k])),
+                float(logits[k]),
                 f1(case.answers, spans[k].text),
                 exact(case.answers, spans[k].text),
+                len(spans[k].text) <= MAX_SHORT_CHARS,
             )
         )
-    grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray([[item[1]] for item in found])
+    good = np.asarray([item[2] >= 0.5 for item in found])
+    calibration = [1.0, 0.0]  # uncalibrated when the validation set is too small to have both outcomes
+    if 0 < good.sum() < len(good):
+        model = LogisticRegression(C=1.0).fit(x, good)
+        calibration = [float(model.coef_[0][0]), float(model.intercept_[0])]
+    # a span too long to lead is never shown: it counts as not shown at every threshold
+    found = [(t, sigmoid(calibration[0] * v + calibration[1]) if fits else -1.0, f, e) for t, v, f, e, fits in found]
+    grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8]
 
     def best_of(items: list) -> tuple[float, list]:
         p = np.asarray([x[1] for x in items])
@@ -578,7 +643,7 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         if len(items) >= 30:
             by_type[name], row = best_of(items)
             rows.append([name, len(items), *row])
-    return overall, by_type, rows
+    return overall, by_type, calibration, rows
 
 
 def summarise(reads: list[Read], threshold: float) -> dict:

@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.5, ge=0.0)
     max_question_chars: int = Field(500, ge=10)
     answer_sentences: int = Field(2, ge=1, le=5)
-    # the offline answer is given when the reader's calibrated confidence reaches this (.env.example: why)
-    min_confidence: float = Field(0.2, ge=0.0, le=1.0)
+    # the offline answer is given when the reader's calibrated confidence reaches this; unset: the threshold
+    # chosen on validation data when the model was trained, recorded in the model file (.env.example: why)
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
 
     # optional chat model (OpenAI-compatible)
     llm_base_url: str | None = None

@@ -41,6 +41,12 @@ _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # Any interrogative: marks a clause as a part of the question (not just context).
 _ASKING = re.compile("|".join(p.pattern for _, p in _TYPE_PATTERNS) + r"|什么|哪|怎样|怎么|如何|是否|吗")
+# The interrogative itself: where a statement puts the answer (`投入了多少专项经费` → `投入了720万元专项经费`).
+_SLOT = re.compile(
+    r"什么(?:时候|地方|人|样)?|哪(?:一?[年天日个位座家所支种些里儿国])?|谁|多少|几[个位年月日号次种]?"
+    r"|多[大长高久重远深宽快]|何(?:时|地|处|人|年)?|怎样|怎么|如何|为什么|为何"
+)
+_EDGE = "？?！!。，,；;：:\"'“”‘’ \t\n"
 _CLAUSE = re.compile(r"[，,；;？?！!、]")
 _PRONOUN = re.compile(r"^(?:那么|那|请问)?(?:她|他|它|其|该|这|此|那)|(?:她|他|它)(?:们)?(?:的|在|是|参加|担任|曾|有)")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -61,6 +67,15 @@ class Part:
     text: str
     answer_type: str
     terms: tuple[str, ...]
+
+    @property
+    def slot(self) -> tuple[str, str]:
+        """The words before and after the interrogative: a sentence that answers often repeats them on
+        either side of the answer (bot/answer/spans.py aligns them)."""
+        match = _SLOT.search(self.text)
+        if not match:
+            return self.text.strip(_EDGE), ""
+        return self.text[: match.start()].strip(_EDGE), self.text[match.end() :].strip(_EDGE)
 
 
 @dataclass(frozen=True)

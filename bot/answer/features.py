@@ -182,8 +182,11 @@ class SentenceRef:
 
 
 def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, list[SentenceRef]]:
-    """One row of `FEATURES` per sentence of every hit, in hit then sentence order."""
+    """One row of `FEATURES` per sentence of every hit, in hit then sentence order. A sentence that
+    overlapping chunks share is scored once, under the better-ranked hit: a copy would otherwise pass
+    for a close second-best sentence and halve the confidence gap (`泽库县…什么时候投入使用`)."""
     refs: list[SentenceRef] = []
+    seen: set[str] = set()
     rows: list[list[float]] = []
     total = sum(view.weights) or 1.0
     top_score = max((h.score for h in hits), default=1.0) or 1.0
@@ -194,6 +197,9 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
         sentences = info.sentences
         n = len(sentences)
         for k, s in enumerate(sentences):
+            if s.text in seen:
+                continue
+            seen.add(s.text)
             window_terms = set(s.terms)
             window_bigrams = set(s.bigrams)
             window_text = s.norm
@@ -287,14 +293,23 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
 # -- question-level features: does the best sentence answer at all? -----------------------------------
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
-    "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
+    "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms", "span_top", "span_align",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
 
 def confidence_features(
-    view: PartView, rows: np.ndarray, logits: np.ndarray, idf: Mapping[str, float], hits: Sequence[Hit]
+    view: PartView,
+    rows: np.ndarray,
+    logits: np.ndarray,
+    idf: Mapping[str, float],
+    hits: Sequence[Hit],
+    span_top: float,
+    span_align: float,
 ) -> np.ndarray:
+    """Question-level evidence that the best sentence answers: how it scored against the others, what it
+    shares with the question, and whether a span in it fits the question's gap (`span_top`, the span
+    ranker's best score; `span_align`, how much of the question's wording sits right around that span)."""
     order = np.argsort(-logits, kind="stable")
     best = rows[order[0]]
     second = float(logits[order[1]]) if len(order) > 1 else -10.0
@@ -313,6 +328,8 @@ def confidence_features(
             float(hits[0].score) if hits else 0.0,
             unknown,
             float(len(view.terms)),
+            span_top,
+            span_align,
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,
