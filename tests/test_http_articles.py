@@ -73,6 +73,7 @@ def test_upload_then_answer_list_and_remove(admin_client):
     answer = ask(admin_client, LIBRARY_QUESTION)
     assert answer["found"] and "十点" in answer["answer"]
     assert answer["sources"][0]["date"] == "2023-03-02"
+    assert answer["sources"][0]["label"] == f"市图书馆延长开放时间 — 2023-03-02 — {added['file']}"
 
     listing = admin_client.get("/articles").json()["articles"]
     assert [a["id"] for a in listing] == [added["id"]]
