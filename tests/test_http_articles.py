@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ from pydantic import SecretStr
 from test_ingest_feeds import site  # noqa: F401 - pages served from 127.0.0.1
 
 from bot.http import ServerThread, create_app
-from bot.service import AnswerService
+from bot.service import RELOAD_CHECK_S, AnswerService
 from tests.common import DATA, make_settings
 
 ADMIN = "admin-secret-1234"
@@ -20,13 +21,29 @@ PAGE = """<html><head><title>市图书馆延长开放时间</title><meta name="d
 LIBRARY_QUESTION = "市图书馆每天开放到几点？"
 
 
-def serve(tmp_path, embedder, **update):
+def built(tmp_path, embedder, **update) -> AnswerService:
     corpus = tmp_path / "corpus"
     shutil.copytree(DATA / "tiny", corpus)
-    settings = make_settings(tmp_path, corpus, rate_limit_per_minute=0, **update)
-    service = AnswerService(settings, embedder=embedder)
+    service = AnswerService(make_settings(tmp_path, corpus, rate_limit_per_minute=0, **update), embedder=embedder)
     service.build()
-    return ServerThread(create_app(service))
+    return service
+
+
+def serve(tmp_path, embedder, **update):
+    return ServerThread(create_app(built(tmp_path, embedder, **update)))
+
+
+def test_another_serving_process_picks_the_added_article_up(tmp_path, embedder):
+    service = built(tmp_path, embedder, admin_key=SecretStr(ADMIN))
+    server = ServerThread(create_app(service))
+    other = AnswerService(service.settings, embedder=embedder)  # as a second `qabot serve` worker would
+    assert not other.ask(LIBRARY_QUESTION).found  # loaded the index before the article was added
+    with server as url, httpx.Client(base_url=url, timeout=60, headers={"X-Admin-Key": ADMIN}) as client:
+        files = {"file": ("library.html", PAGE.encode("utf-8"), "text/html")}
+        assert client.post("/articles", files=files).status_code == 201
+    time.sleep(RELOAD_CHECK_S + 0.1)  # a serving process looks for a new index at most once a second
+    answer = other.ask(LIBRARY_QUESTION)
+    assert answer.found and answer.sources[0].date == "2023-03-02"
 
 
 @pytest.fixture
