@@ -28,6 +28,7 @@ from .settings import Settings, get_settings
 if TYPE_CHECKING:
     from retrieval.index import BuildPlan
 
+    from .library import AddResult
     from .service import AnswerService
 
 app = typer.Typer(
@@ -245,20 +246,24 @@ def ask(
     top_k: int | None = typer.Option(None, "--top-k", "-k", help="how many sources to retrieve"),
     as_json: bool = typer.Option(False, "--json", help="print the answer as JSON (one object per line)"),
     mode: str | None = typer.Option(None, "--mode", help="extractive (offline) or llm (needs a chat model)"),
+    since: str | None = typer.Option(None, "--since", help="only articles published on or after (YYYY-MM-DD)"),
+    until: str | None = typer.Option(None, "--until", help="only articles published on or before (YYYY-MM-DD)"),
 ) -> None:
     """Answer a question from the articles, with numbered citations."""
     from .errors import QuestionError
 
     service = _service()
+    service.date_range(since, until)  # a bad date fails before any first-run indexing
     if question != "-":
-        service.validate(question)  # a bad question fails before any first-run indexing
+        service.validate(question)  # as does a bad question
     _ensure_index(service)
+    options: dict[str, Any] = {"top_k": top_k, "mode": mode, "date_from": since, "date_to": until}
     if question != "-":
         if as_json:
-            answer = service.ask(question, top_k=top_k, mode=mode)
+            answer = service.ask(question, **options)
             sys.stdout.write(json.dumps(answer.to_json_dict(), ensure_ascii=False) + "\n")
         else:
-            _stream_answer(service, question, top_k=top_k, mode=mode)
+            _stream_answer(service, question, **options)
         return
     failures = 0
     if isinstance(sys.stdin, io.TextIOWrapper):
@@ -268,9 +273,9 @@ def ask(
             continue
         try:
             if as_json:
-                answer = service.ask(line.rstrip("\n"), top_k=top_k, mode=mode)
+                answer = service.ask(line.rstrip("\n"), **options)
             else:
-                _stream_answer(service, line.rstrip("\n"), top_k=top_k, mode=mode)
+                _stream_answer(service, line.rstrip("\n"), **options)
         except QuestionError as exc:
             failures += 1
             record = {"question": line.strip(), "error": str(exc), "line": lineno}
@@ -286,6 +291,84 @@ def ask(
         sys.stdout.flush()
     if failures:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _added_line(result: AddResult) -> str:
+    """`+ 标题 — 2023-02-15 — 链接: 12 chunks indexed` or `= 标题 …: already there`."""
+    a = result.article
+    label = " — ".join(part for part in (a.title or a.file, a.date, a.url or a.file) if part)
+    if not result.created:
+        return f"= {label}: already there (id {a.id})"
+    chunks = "indexed" if result.chunks is None else f"{result.chunks} chunks indexed"
+    return f"+ {label}: {chunks} (id {a.id})"
+
+
+@app.command()
+@_guard
+def add(
+    items: list[str] = typer.Argument(..., help="files (PDF, scan, .html, .docx, .txt, .md) or http(s) URLs"),
+) -> None:
+    """Add articles to the corpus folder (deduplicated by URL and content) and index only them."""
+    from retrieval.ingest.adding import Added
+
+    from .errors import QabotError
+    from .library import Library
+
+    library = Library(_service())
+    stored: list[Added] = []
+    failed = 0
+    for item in items:
+        bar = _Bar(f"OCR {Path(item).name}")  # per-page progress: a scanned page takes seconds
+        try:
+            stored.append(library.store_source(item, progress=bar))
+        except QabotError as exc:
+            failed += 1
+            err.print(f"[bold red]qabot:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        finally:
+            bar.close()
+    if stored:
+        bar = _Bar("embedding")
+        try:
+            results = library.index(stored, progress=bar)
+        finally:
+            bar.close()
+        for result in results:
+            for warning in result.warnings:
+                err.print(f"[yellow]{escape(result.article.file)}: {escape(warning)}[/]", highlight=False)
+            out.print(escape(_added_line(result)), highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+@_guard
+def watch(
+    feeds_file: Path = typer.Argument(..., help="a text file with one RSS/Atom feed URL a line (# comments)"),
+    interval: float | None = typer.Option(
+        None, "--interval", min=1.0, help="seconds between polls (default: QABOT_WATCH_INTERVAL_S)"
+    ),
+    once: bool = typer.Option(False, "--once", help="poll every feed once and exit"),
+) -> None:
+    """Poll RSS/Atom feeds and add each new item's article (politely: conditional GET, timeout, size limit)."""
+    from .library import Library
+
+    library = Library(_service())
+    urls = library.feeds(feeds_file)
+    poller = library.feed_poller()
+    wait = interval if interval is not None else library.settings.watch_interval_s
+    if not once:
+        err.print(f"watching {len(urls)} feeds every {wait:g} s; Ctrl-C stops", highlight=False)
+    while True:
+        started = time.monotonic()
+        results, problems = library.poll(poller, urls)
+        for problem in problems:
+            err.print(f"[yellow]qabot: warning: {escape(problem)}[/]", highlight=False, soft_wrap=True)
+        for result in results:
+            out.print(escape(_added_line(result)), highlight=False, soft_wrap=True)
+        if once:
+            out.print(f"{len(results)} new articles from {len(urls)} feeds", highlight=False)
+            return
+        time.sleep(max(0.0, wait - (time.monotonic() - started)))
 
 
 @app.command()

@@ -91,6 +91,18 @@ class ConfigError(QabotError):
     bad_input = True
 
 
+class ArticleRefused(QabotError):
+    """An article to add cannot be used (unreadable file, refused URL, page without an article, bad date)."""
+
+    bad_input = True
+
+
+class ArticleNotFound(QabotError):
+    """No added article has this id (`DELETE /articles/{id}`)."""
+
+    bad_input = True
+
+
 class EvalFileError(QabotError):
     """A question file for `qabot eval` is missing or malformed."""
 

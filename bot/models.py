@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .sanitize import CleanText
 
@@ -41,6 +41,13 @@ class Source(BaseModel):
     url: str | None = Field(None, description="the article's web address, when it came from the web")
     author: str | None = Field(None, description="the article's author, where known")
     page: int | None = Field(None, description="the PDF or scan page the passage starts on")
+
+    @computed_field(description="`标题 — 2023-02-15 — 文件/链接`, as the CLI and Telegram show it")  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:
+        from .answer.render import source_label  # one wording for every front end (render imports this module)
+
+        return source_label(self)
 
 
 class Turn(BaseModel):

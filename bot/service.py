@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TypedDict
 
 from retrieval.embeddings import load_embeddings
+from retrieval.filters import DateRange, FilterError
 from retrieval.index import BuildPlan, BuildReport, IndexConfig
 from retrieval.search import Hit
 from retrieval.store import IndexStore, Part, make_store
@@ -222,44 +223,76 @@ class AnswerService:
             raise QuestionError("no chat model is configured (set QABOT_LLM_BASE_URL and QABOT_LLM_MODEL)")
         return None if mode == "extractive" else self.chat
 
-    def search(self, question: str, top_k: int | None = None, history: list[Turn] | None = None) -> list[Hit]:
+    @staticmethod
+    def date_range(date_from: str | None, date_to: str | None) -> DateRange | None:
+        """The publication-date filter of a request (ISO dates, both ends inclusive); QuestionError if unusable."""
+        try:
+            return DateRange.parse(date_from, date_to)
+        except FilterError as exc:
+            raise QuestionError(str(exc)) from None
+
+    def search(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Turn] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> list[Hit]:
         """Retrieval only (what the extractive answer would read)."""
-        question, k = self.validate(question), self._top_k(top_k)
+        question, k, dates = self.validate(question), self._top_k(top_k), self.date_range(date_from, date_to)
         snapshot = self.snapshot()
         return snapshot.retrieve(
-            snapshot.extractive.analyse(question, history[-HISTORY_TURNS:] if history else None), k
+            snapshot.extractive.analyse(question, history[-HISTORY_TURNS:] if history else None), k, dates
         ).hits
 
     def ask(
-        self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Turn] | None = None,
+        mode: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
     ) -> Answer:
-        for event in self.ask_stream(question, top_k=top_k, history=history, mode=mode):
+        dates = {"date_from": date_from, "date_to": date_to}
+        for event in self.ask_stream(question, top_k=top_k, history=history, mode=mode, **dates):
             if isinstance(event, Final):
                 return event.answer
         raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
 
     def ask_stream(
-        self, question: str, top_k: int | None = None, history: list[Turn] | None = None, mode: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Turn] | None = None,
+        mode: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
     ) -> Iterator[Event]:
         """`Sources`, then `Delta` pieces, then `Final`. A bad request raises QuestionError here, at
-        once; index problems (IndexUnavailable) surface at the first event."""
+        once; index problems (IndexUnavailable) surface at the first event. `date_from`/`date_to`
+        (ISO, inclusive) limit the sources to articles published in that range."""
         question, k, chat = self.validate(question), self._top_k(top_k), self._answerer(mode)
-        return self._events(question, k, list(history or [])[-HISTORY_TURNS:], chat)
+        dates = self.date_range(date_from, date_to)
+        return self._events(question, k, list(history or [])[-HISTORY_TURNS:], chat, dates)
 
-    def _events(self, question: str, k: int, history: list[Turn], chat: Answerer | None) -> Iterator[Event]:
+    def _events(
+        self, question: str, k: int, history: list[Turn], chat: Answerer | None, dates: DateRange | None = None
+    ) -> Iterator[Event]:
         snapshot = self.snapshot()  # the only one this request uses
         offline = snapshot.extractive
         if chat is None:
             analysis = offline.analyse(question, history)  # once: retrieval and the reader share it
-            yield from offline.stream(question, snapshot.retrieve(analysis, k))
+            yield from offline.stream(question, snapshot.retrieve(analysis, k, dates))
             return
         try:
             query = chat.standalone(question, history) if history else question
         except ModelUnavailable as exc:  # the rewrite failed: do not try the model a second time
-            retrieved = snapshot.retrieve(offline.analyse(question, history), k)
+            retrieved = snapshot.retrieve(offline.analyse(question, history), k, dates)
             yield from self._fallback(snapshot, question, retrieved, exc.reason, sources_sent=False, streamed=False)
             return
-        retrieved = snapshot.retrieve(query, k)
+        retrieved = snapshot.retrieve(query, k, dates)
         sources_sent = streamed = False
         for event in chat.stream(question, retrieved):
             if isinstance(event, Failed):

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(30.0, gt=0)  # and its body within this after the headers
     max_connections: int = Field(100, ge=1)  # open connections at once; more get 503
 
+    # adding articles while running (issue 10): `qabot add`/`watch`, POST /articles, Telegram admins
+    admin_key: SecretStr | None = None  # needed by POST/DELETE /articles (X-Admin-Key); unset = disabled
+    allow_private_urls: bool = False  # fetch URLs on loopback/private addresses (tests, an intranet CMS)
+    fetch_timeout_s: float = Field(20.0, gt=0)  # per download of a page, file or feed
+    fetch_max_bytes: int = Field(10_000_000, ge=1024)  # largest download
+    max_upload_bytes: int = Field(20_000_000, ge=1024)  # largest POST /articles body or Telegram document
+    watch_interval_s: float = Field(900.0, ge=1.0)  # `qabot watch` default seconds between feed polls
+
     # Telegram
     telegram_bot_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "QABOT_TELEGRAM_BOT_TOKEN")
@@ -86,6 +94,11 @@ class Settings(BaseSettings):
         default_factory=list,
         validation_alias=AliasChoices("TELEGRAM_ALLOWED_CHAT_IDS", "QABOT_TELEGRAM_ALLOWED_CHAT_IDS"),
     )
+    # chats allowed to add articles (a document, a link, or /add URL); empty = nobody
+    telegram_admin_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TELEGRAM_ADMIN_CHAT_IDS", "QABOT_TELEGRAM_ADMIN_CHAT_IDS"),
+    )
     telegram_rate_limit_per_minute: int = Field(20, ge=0)
     telegram_history_turns: int = Field(HISTORY_TURNS, ge=0)
     telegram_history_max_age_s: int = Field(1800, ge=0)
@@ -95,7 +108,9 @@ class Settings(BaseSettings):
     # conversation history and recent answers (SQLite); empty = telegram.sqlite3 in the index folder
     telegram_memory_path: Path | None = None
 
-    @field_validator("cors_origins", "telegram_allowed_chat_ids", "trusted_proxies", mode="before")
+    @field_validator(
+        "cors_origins", "telegram_allowed_chat_ids", "telegram_admin_chat_ids", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept `a,b,c` as well as JSON lists, so `.env` files stay readable."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from retrieval.filters import DateRange
 from retrieval.index import IndexConfig, IndexData
 from retrieval.query import Query
 from retrieval.store import IndexStore, Searcher
@@ -50,12 +51,13 @@ class Snapshot:
     def idf(self) -> Mapping[str, float]:
         return self.extractive.idf
 
-    def retrieve(self, query: str | Query, top_k: int) -> Retrieved:
-        """Search a question, or an analysed one (its search text; the analysis goes on to the answerer)."""
+    def retrieve(self, query: str | Query, top_k: int, dates: DateRange | None = None) -> Retrieved:
+        """Search a question, or an analysed one (its search text; the analysis goes on to the answerer),
+        among the chunks published inside `dates` when given."""
         if isinstance(query, Query):
-            hits = self.searcher.search(query.search_text, top_k)
+            hits = self.searcher.search(query.search_text, top_k, dates=dates)
             return Retrieved(query.search_text, hits, self.idf, self.version, query)
-        return Retrieved(query, self.searcher.search(query, top_k), self.idf, self.version)
+        return Retrieved(query, self.searcher.search(query, top_k, dates=dates), self.idf, self.version)
 
 
 def load_snapshot(store: IndexStore, settings: Settings, embedder: Embedder, config: IndexConfig) -> Snapshot:

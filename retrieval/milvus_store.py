@@ -38,6 +38,7 @@ import numpy as np
 import xxhash
 
 from .chunking import Chunk, chunk_documents
+from .filters import DateRange
 from .index import (
     DEFAULT_EMBED_RATE,
     BuildPlan,
@@ -53,7 +54,7 @@ from .index import (
     one_line,
 )
 from .loading import CorpusError, corpus_files, parse_file, read_bytes
-from .search import CANDIDATES, Hit, fuse
+from .search import CANDIDATES, Hit, fuse, newest_first
 from .store import Part, Progress, Snapshot, bm25_idf
 from .tokenize import tokenize
 
@@ -93,17 +94,17 @@ class MilvusSearcher:
         self.bm25_weight = bm25_weight
         self.dense_weight = dense_weight
 
-    def bm25_ranking(self, query: str, k: int = CANDIDATES) -> list[tuple[int, float]]:
+    def bm25_ranking(self, query: str, k: int = CANDIDATES, where: str = "") -> list[tuple[int, float]]:
         if not query.strip():
             return []
         result = self.client.search(
-            self.collection, data=[query], anns_field="sparse", limit=k,
+            self.collection, data=[query], anns_field="sparse", limit=k, filter=where,
             search_params={"metric_type": "BM25"}, output_fields=["id"],
         )  # fmt: skip
         # Milvus returns BM25 scores negated (best first, most negative); the magnitude is the score.
         return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in result[0] if hit["distance"]]
 
-    def dense_ranking(self, query: str, k: int = CANDIDATES) -> list[tuple[int, float]]:
+    def dense_ranking(self, query: str, k: int = CANDIDATES, where: str = "") -> list[tuple[int, float]]:
         if self.dense_weight <= 0:
             return []
         vector = np.asarray(self.embedder.embed_query_array(query), dtype=np.float32).reshape(-1)
@@ -111,7 +112,7 @@ class MilvusSearcher:
         if norm > 0:
             vector = vector / norm
         result = self.client.search(
-            self.collection, data=[vector.tolist()], anns_field="dense", limit=k,
+            self.collection, data=[vector.tolist()], anns_field="dense", limit=k, filter=where,
             search_params={"metric_type": "IP"}, output_fields=["id"],
         )  # fmt: skip
         return [(int(hit["id"]), float(hit["distance"])) for hit in result[0]]
@@ -127,14 +128,15 @@ class MilvusSearcher:
             chunks[chunk.id] = chunk
         return chunks
 
-    def search(self, query: str, top_k: int = 5) -> list[Hit]:
+    def search(self, query: str, top_k: int = 5, dates: DateRange | None = None) -> list[Hit]:
         # The BM25 call runs in Milvus while this thread embeds the query and makes the dense call.
-        keyword = _POOL.submit(self.bm25_ranking, query) if self.bm25_weight > 0 else None
-        dense = self.dense_ranking(query)
+        where = dates.milvus_expr() if dates is not None else ""  # filtered inside Milvus, before the top-k cut
+        keyword = _POOL.submit(self.bm25_ranking, query, CANDIDATES, where) if self.bm25_weight > 0 else None
+        dense = self.dense_ranking(query, CANDIDATES, where)
         bm25 = keyword.result() if keyword is not None else []
         fused = fuse(bm25, dense, self.bm25_weight, self.dense_weight)[:top_k]
         chunks = self.fetch([key for key, *_ in fused])
-        return [Hit(chunks[key], score, b, d) for key, score, b, d in fused if key in chunks]
+        return newest_first([Hit(chunks[key], score, b, d) for key, score, b, d in fused if key in chunks])
 
 
 class MilvusStore:

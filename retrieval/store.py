@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import xxhash
 
+from .filters import DateRange
 from .index import (
     BuildPlan,
     BuildReport,
@@ -35,7 +36,7 @@ STORES = ("folder", "milvus")
 
 
 class Searcher(Protocol):
-    def search(self, query: str, top_k: int = 5) -> list[Hit]: ...
+    def search(self, query: str, top_k: int = 5, dates: DateRange | None = None) -> list[Hit]: ...
 
 
 @dataclass

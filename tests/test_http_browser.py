@@ -68,7 +68,7 @@ def test_chat_page_streams_answer_and_quotes(page, tiny_service):
         tab.wait_for_selector(".turn .sources .quote")
         answer = tab.inner_text(".turn .answer")
         assert "720万元" in answer and "[1]" in answer
-        assert "[1] 青海省总工会启动2023年疗休养工作" in tab.inner_text(".turn .sources .title")
+        assert "[1] 青海省总工会启动2023年疗休养工作 — news.md" in tab.inner_text(".turn .sources .title")
         assert "720万元" in tab.inner_text(".turn .sources .quote")
         ask(tab, "火星上有多少座城市？")  # not in the articles: says so, shows the nearest material
         tab.wait_for_selector(".turn:nth-of-type(2) .sources li.label")

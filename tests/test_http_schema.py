@@ -22,7 +22,16 @@ from bot.http import ServerThread, create_app
 from bot.service import AnswerService
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-OPERATIONS = ["POST /ask", "POST /ask/stream", "GET /health", "GET /v1/models", "POST /v1/chat/completions"]
+OPERATIONS = [
+    "POST /ask",
+    "POST /ask/stream",
+    "GET /health",
+    "GET /v1/models",
+    "POST /v1/chat/completions",
+    "GET /articles",
+    "POST /articles",
+    "DELETE /articles/{article_id}",
+]
 
 
 @pytest.fixture(scope="module")

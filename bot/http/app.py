@@ -1,5 +1,6 @@
 """The FastAPI app: `POST /ask`, `POST /ask/stream` (Server-Sent Events), the OpenAI-compatible
-`/v1` routes, `GET /health`, `/docs` and the chat page at `/`, over one shared AnswerService."""
+`/v1` routes, `/articles` (add, list, remove), `GET /health`, `/docs` and the chat page at `/`,
+over one shared AnswerService."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from ..errors import QabotError
+from ..library import Library
 from ..models import Answer
 from ..service import AnswerService
 from ..workers import WorkerPool
+from .articles import ADMIN_HEADER, articles_router
 from .errors import install_error_handlers, log, request_id
 from .middleware import Guard, RequestContext
 from .openai import openai_router
@@ -45,8 +48,8 @@ def create_app(service: AnswerService) -> FastAPI:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", ADMIN_HEADER],
                 expose_headers=["X-Request-ID"],
                 max_age=600,
             )
@@ -67,7 +70,10 @@ def create_app(service: AnswerService) -> FastAPI:
     @app.post("/ask", response_model=Answer, responses=ERROR_RESPONSES, tags=["ask"])
     async def ask(body: AskRequest) -> Response:
         """Answer a question: the answer text cites sources as [n]; each source carries its quote."""
-        answer = await pool.run(service.ask, body.question, top_k=body.top_k, history=body.history, mode=body.mode)
+        answer = await pool.run(
+            service.ask, body.question, top_k=body.top_k, history=body.history, mode=body.mode,
+            date_from=body.date_from, date_to=body.date_to,
+        )  # fmt: skip
         return Response(answer.model_dump_json(), media_type="application/json")
 
     stream_doc = {
@@ -78,7 +84,10 @@ def create_app(service: AnswerService) -> FastAPI:
     @app.post("/ask/stream", tags=["ask"], responses={200: stream_doc, **ERROR_RESPONSES})
     async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
         """The same answer as Server-Sent Events: `sources` first, then `delta` texts, then `answer`."""
-        events = service.ask_stream(body.question, top_k=body.top_k, history=body.history, mode=body.mode)
+        events = service.ask_stream(
+            body.question, top_k=body.top_k, history=body.history, mode=body.mode,
+            date_from=body.date_from, date_to=body.date_to,
+        )  # fmt: skip
         first, rest = await opened(pool, events)
         frames = answer_frames(replay(first, rest), request_id(request))
         return StreamingResponse(frames, media_type="text/event-stream", headers=HEADERS)
@@ -106,6 +115,7 @@ def create_app(service: AnswerService) -> FastAPI:
         return HTMLResponse(page.html, headers={"Content-Security-Policy": page.csp, "Cache-Control": "no-cache"})
 
     app.include_router(openai_router(service, pool))
+    app.include_router(articles_router(Library(service), pool))
     return app
 
 

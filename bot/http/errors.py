@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from ..errors import IndexUnavailable, QabotError
+from ..errors import ArticleNotFound, ArticleRefused, IndexUnavailable, QabotError
 from ..sanitize import clean_text
 
 log = logging.getLogger("qabot.http")
@@ -23,6 +23,7 @@ log = logging.getLogger("qabot.http")
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
@@ -47,6 +48,10 @@ def status_of(exc: QabotError) -> tuple[int, str]:
     """(HTTP status, error code) for one of qabot's errors."""
     if isinstance(exc, ApiError):
         return exc.status, exc.code or "invalid_request"
+    if isinstance(exc, ArticleNotFound):
+        return 404, "article_not_found"
+    if isinstance(exc, ArticleRefused):
+        return 422, "article_refused"
     if exc.bad_input:
         return 422, "invalid_question"
     if isinstance(exc, IndexUnavailable):

@@ -30,6 +30,12 @@ PUBLIC_PATHS = frozenset({"/health", "/"})  # no key, no rate limit: liveness pr
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def _changes_articles(scope: Scope) -> bool:
+    """`POST /articles` and `DELETE /articles/{id}`: the routes that need the admin key."""
+    path, method = scope["path"].rstrip("/"), scope["method"]
+    return (method == "POST" and path == "/articles") or (method == "DELETE" and path.startswith("/articles/"))
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -105,19 +111,23 @@ class RequestContext:
 
 
 class Guard:
-    """Rate limit, API key and body size, checked before FastAPI parses anything.
+    """Rate limit, API key, admin key and body size, checked before FastAPI parses anything.
 
     Runs inside CORS, so rejections still carry CORS headers and preflights never need the key.
-    The body is read here (it is at most `max_body_bytes`) and replayed, so chunked uploads without
-    a Content-Length are bounded too.
+    The body is read here (it is at most `max_body_bytes`, or `max_upload_bytes` for an admin's
+    `POST /articles`) and replayed, so chunked uploads without a Content-Length are bounded too.
+    Changing the articles needs `X-Admin-Key`, checked before a large upload body is read.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         self.key_digest = hashlib.sha256(key.encode()).digest() if key else None
+        admin = settings.admin_key.get_secret_value() if settings.admin_key else ""
+        self.admin_digest = hashlib.sha256(admin.encode()).digest() if admin else None
         self.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
         self.max_body = settings.max_body_bytes
+        self.max_upload = settings.max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
@@ -134,11 +144,17 @@ class Guard:
                 reason = "missing or wrong API key (Authorization: Bearer <key>)"
                 challenge = {"WWW-Authenticate": "Bearer"}
                 return await self._reject(scope, receive, send, 401, reason, "invalid_api_key", challenge)
+        admin = _changes_articles(scope)
+        if admin:
+            refusal = self._admin_refusal(scope)
+            if refusal is not None:
+                return await self._reject(scope, receive, send, *refusal)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-        too_large = f"request body too large (limit {self.max_body} bytes)"
+        limit = self.max_upload if admin else self.max_body
+        too_large = f"request body too large (limit {limit} bytes)"
         length = header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return await self._reject(scope, receive, send, 413, too_large, "body_too_large")
         chunks, size = [], 0
         while True:
@@ -148,7 +164,7 @@ class Guard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return await self._reject(scope, receive, send, 413, too_large, "body_too_large")
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -163,6 +179,17 @@ class Guard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _admin_refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        """(status, message, code) when the request may not change the articles; None when it may."""
+        if self.admin_digest is None:
+            return 403, "adding and removing articles over HTTP is off (set QABOT_ADMIN_KEY)", "admin_disabled"
+        given = header(scope, b"x-admin-key")
+        if not given:
+            return 401, "this needs the admin key (X-Admin-Key: <QABOT_ADMIN_KEY>)", "admin_key_required"
+        if not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(), self.admin_digest):
+            return 403, "wrong admin key", "invalid_admin_key"
+        return None
 
     def _authorized(self, scope: Scope) -> bool:
         scheme, _, token = (header(scope, b"authorization") or "").partition(" ")

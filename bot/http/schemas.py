@@ -24,6 +24,10 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, strict=True, ge=1, description="sources to retrieve (1..QABOT_MAX_TOP_K)")
     history: list[Turn] | None = Field(None, max_length=MAX_HISTORY_TURNS, description="earlier turns, oldest first")
     mode: Mode | None = Field(None, description="default: llm when configured")
+    date_from: str | None = Field(
+        None, strict=True, description="only articles published on or after this date (YYYY-MM-DD)"
+    )
+    date_to: str | None = Field(None, strict=True, description="only articles published on or before (YYYY-MM-DD)")
 
 
 class Health(BaseModel):
@@ -55,7 +59,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "body larger than QABOT_MAX_BODY_BYTES"},
     422: {
         "model": ErrorResponse,
-        "description": "wrong types, unknown fields, empty/too long question, top_k out of range",
+        "description": "wrong types, unknown fields, empty/too long question, top_k out of range, bad date",
     },
     429: {"model": ErrorResponse, "description": "rate limit exceeded (see Retry-After)"},
     500: {"model": ErrorResponse, "description": "internal failure; the request id is in the server log"},

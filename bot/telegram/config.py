@@ -13,6 +13,8 @@ from ..settings import Settings
 @dataclass
 class BotConfig:
     allowed_chat_ids: frozenset[int] = frozenset()
+    admin_chat_ids: frozenset[int] = frozenset()  # may add articles (a document, a link, /add URL)
+    max_upload_bytes: int = 20_000_000
     rate_limit_per_minute: int = 20
     history_turns: int = HISTORY_TURNS
     history_max_age_s: float = 1800
@@ -32,6 +34,8 @@ class BotConfig:
     def from_settings(cls, settings: Settings, **overrides: Any) -> BotConfig:
         values: dict[str, Any] = dict(
             allowed_chat_ids=frozenset(settings.telegram_allowed_chat_ids),
+            admin_chat_ids=frozenset(settings.telegram_admin_chat_ids),
+            max_upload_bytes=settings.max_upload_bytes,
             rate_limit_per_minute=settings.telegram_rate_limit_per_minute,
             history_turns=settings.telegram_history_turns,
             history_max_age_s=settings.telegram_history_max_age_s,

@@ -1,6 +1,8 @@
 """The bot's behaviour: the allow-list gate, commands, questions and the one error handler.
 
-Every text message addressed to the bot is a question. Answers are computed in worker threads
+Every text message addressed to the bot is a question, except that an admin chat
+(`TELEGRAM_ADMIN_CHAT_IDS`) adds an article by sending a document, a message that is only a link,
+or `/add URL`; anyone else who tries is refused. Answers are computed in worker threads
 (`bot.workers`), so one slow question never stalls other chats; updates are handled concurrently,
 one at a time per chat (so follow-ups see the previous answer in their history). `on_error` is the
 one place errors become chat messages: qabot's own errors (a bad question, no index) a short
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -27,7 +30,10 @@ from telegram.ext import (
     filters,
 )
 
-from ..errors import QabotError, QuestionError
+from retrieval.ingest.adding import is_url
+
+from ..errors import ArticleRefused, QabotError, QuestionError
+from ..library import AddResult, Library
 from ..models import Answer, Delta, Final
 from ..ratelimit import RateLimiter
 from ..service import AnswerService, check_question
@@ -38,7 +44,21 @@ from .drafts import Draft
 from .format import button_label, format_answer, format_source, format_sources, help_text
 from .sending import Sender
 from .state import AnswerStore, ChatHistory, open_memory
-from .texts import APOLOGY, COMMANDS, EXPIRED, NO_ANSWER_YET, RATE_LIMITED, REFUSED, RESET_DONE, question_hint
+from .texts import (
+    ADD_FAILED,
+    ADD_REFUSED,
+    ADD_USAGE,
+    APOLOGY,
+    COMMANDS,
+    EXPIRED,
+    FILE_TOO_LARGE,
+    NO_ANSWER_YET,
+    RATE_LIMITED,
+    REFUSED,
+    RESET_DONE,
+    added_text,
+    question_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +80,7 @@ class QABot:
         self.pool = WorkerPool(config.worker_threads)
         self._locks: dict[int, asyncio.Lock] = {}
         self._handled = 0
+        self._library: Library | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -67,6 +88,8 @@ class QABot:
         app.add_handler(CommandHandler(["start", "help"], self.on_help))
         app.add_handler(CommandHandler("reset", self.on_reset))
         app.add_handler(CommandHandler("sources", self.on_sources))
+        app.add_handler(CommandHandler("add", self.on_add))
+        app.add_handler(MessageHandler(filters.Document.ALL, self.on_document))
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^src:"))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_question))
         app.add_error_handler(self.on_error)
@@ -82,7 +105,15 @@ class QABot:
             log.warning("could not set the bot's command list: %s", exc)
 
     def allowed(self, chat_id: int) -> bool:
-        return not self.config.allowed_chat_ids or chat_id in self.config.allowed_chat_ids
+        ids = self.config.allowed_chat_ids
+        return not ids or chat_id in ids or chat_id in self.config.admin_chat_ids
+
+    @property
+    def library(self) -> Library:
+        """Adding articles (made on first use: most bots never add one)."""
+        if self._library is None:
+            self._library = Library(self.service)
+        return self._library
 
     # -- handlers -------------------------------------------------------------------------------
     async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -139,11 +170,69 @@ class QABot:
         reply_to = query.message.message_id if query.message else None
         await self.sender.send(context.bot, chat_id, format_source(source), reply_to=reply_to)
 
+    async def on_add(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/add URL` from an admin chat."""
+        message = update.effective_message
+        if message is None:
+            return
+        words = (message.text or "").split()
+        if self._refused(message):
+            await self._refuse(context.bot, message)
+        elif len(words) != 2 or not is_url(words[1]):
+            await self.sender.send(context.bot, message.chat_id, ADD_USAGE, reply_to=message.message_id, html=False)
+        else:
+            await self._add(context.bot, message, self.library.add_url, words[1])
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file sent by an admin chat (in a group: only as a reply to the bot or mentioning it)."""
+        message = update.effective_message
+        if message is None or message.document is None:
+            return
+        if message.chat.type != ChatType.PRIVATE and not _addressed(message, context.bot.id, context.bot.username):
+            return
+        if self._refused(message):
+            await self._refuse(context.bot, message)
+            return
+        document = message.document
+        limit = self.config.max_upload_bytes
+        if document.file_size and document.file_size > limit:
+            raise ArticleRefused(FILE_TOO_LARGE.format(size=document.file_size, limit=limit))
+        name = document.file_name or "document"
+        await self._add(context.bot, message, self._add_document, document.file_id, name, context.bot)
+
+    async def _add_document(self, file_id: str, name: str, bot: Any) -> AddResult:
+        file = await self.sender.call(bot.get_file, file_id)
+        data = bytes(await file.download_as_bytearray())
+        return await self.pool.run(self.library.add_upload, data, name)
+
+    def _refused(self, message: Message) -> bool:
+        return message.chat_id not in self.config.admin_chat_ids
+
+    async def _refuse(self, bot: Any, message: Message) -> None:
+        log.info("refused to add an article for chat %s (not in TELEGRAM_ADMIN_CHAT_IDS)", message.chat_id)
+        await self.sender.send(bot, message.chat_id, ADD_REFUSED, reply_to=message.message_id, html=False)
+
+    async def _add(self, bot: Any, message: Message, add: Callable[..., Any], *args: Any) -> None:
+        """Add (for an admin chat) and reply with the chunks indexed."""
+        chat_id = message.chat_id
+        typing = asyncio.create_task(self._keep_typing(bot, chat_id))
+        try:
+            result = await add(*args) if asyncio.iscoroutinefunction(add) else await self.pool.run(add, *args)
+        finally:
+            typing.cancel()
+        await self.sender.send(bot, chat_id, added_text(result), reply_to=message.message_id, html=False)
+
     async def on_question(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = context.bot
         message = update.effective_message
         text = question_text(message, bot.id, bot.username)
         if message is None or text is None:
+            return
+        if is_url(text) and len(text.split()) == 1:  # a bare link: an admin adds its article
+            if self._refused(message):
+                await self._refuse(bot, message)
+            else:
+                await self._add(bot, message, self.library.add_url, text)
             return
         question = check_question(text, self.service.settings.max_question_chars)  # QuestionError → on_error
         chat_id = message.chat_id
@@ -171,12 +260,11 @@ class QABot:
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer(APOLOGY)
-            elif isinstance(error, QuestionError):
+            elif isinstance(error, (QuestionError, ArticleRefused)):
                 message = update.effective_message
                 reply_to = message.message_id if message else None
-                await self.sender.send(
-                    context.bot, update.effective_chat.id, question_hint(error), reply_to=reply_to, html=False
-                )
+                hint = question_hint(error) if isinstance(error, QuestionError) else ADD_FAILED.format(error=error)
+                await self.sender.send(context.bot, update.effective_chat.id, hint, reply_to=reply_to, html=False)
             else:
                 await self.sender.send(context.bot, update.effective_chat.id, APOLOGY, html=False)
         except TelegramError as exc:
@@ -242,3 +330,11 @@ def _chat_id(update: Update) -> int:
     if chat is None:  # pragma: no cover - commands and buttons always come from a chat
         raise ValueError("update without a chat")
     return chat.id
+
+
+def _addressed(message: Message, bot_id: int, username: str) -> bool:
+    """A group message meant for the bot: a reply to it, or a caption mentioning it."""
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == bot_id:
+        return True
+    return f"@{username}".lower() in (message.caption or "").lower()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 LIMIT = 4096
 BOT_ID = 777000111
@@ -151,6 +151,7 @@ class StandInState:
     asked: dict[int, int] = field(default_factory=dict)  # user message_id -> update_id
     webhook: dict | None = None
     commands: list[dict] = field(default_factory=list)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> (file_path, bytes)
 
 
 class TelegramStandIn:
@@ -181,6 +182,9 @@ class TelegramStandIn:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                files = f"/file/bot{standin.token}/"
+                if unquote(url.path).startswith(files):  # python-telegram-bot quotes the token's ':'
+                    return self._download(unquote(url.path)[len(files) :])
                 try:
                     prefix = f"/bot{standin.token}/"
                     if not url.path.startswith(prefix):
@@ -202,6 +206,15 @@ class TelegramStandIn:
                 data = json.dumps(payload, ensure_ascii=False).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _download(self, file_path: str) -> None:
+                """A file as the Bot API serves it after getFile (documents sent by users)."""
+                found = [data for path, data in standin.state.files.values() if path == file_path]
+                self.send_response(200 if found else 404)
+                data = found[0] if found else b""
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -270,6 +283,29 @@ class TelegramStandIn:
         with self.cond:
             self.state.asked[message["message_id"]] = update_id
         return update_id
+
+    def user_sends_document(self, chat_id: int, name: str, data: bytes, mime_type: str, caption: str = "") -> int:
+        """Queue a message with a document (a private chat); its bytes are served after getFile."""
+        file_id = f"doc{next(self._message_ids)}"
+        with self.cond:
+            self.state.files[file_id] = (f"documents/{file_id}_{name}", data)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "用户"},
+            "from": {"id": abs(chat_id), "is_bot": False, "first_name": "用户"},
+            "document": document,
+        }
+        if caption:
+            message["caption"] = caption
+        return self.push({"message": message})
 
     def press_button(self, sent: Sent, data: str, user_id: int | None = None) -> int:
         user = {"id": user_id or abs(sent.chat_id), "is_bot": False, "first_name": "用户"}
@@ -442,6 +478,13 @@ class TelegramStandIn:
             sent.edits += 1
             sent.at = time.perf_counter()
             return self._message_json(sent)
+
+    def api_getFile(self, params: dict) -> dict:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.state.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        path, data = self.state.files[file_id]
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data), "file_path": path}
 
     def api_sendChatAction(self, params: dict) -> bool:
         return True
