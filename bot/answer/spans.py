@@ -38,7 +38,7 @@ SPAN_FEATURES = (
     "pos_rel", "sentence_chars",
     "slot_left_match", "slot_right_match", "slot_left_dist", "slot_right_dist", "slot_left_empty",
     "slot_right_empty", "holds_anchor", "after_copula", "after_de", "before_de", "before_deng",
-    "window_left", "window_right", "inside_terms",
+    "window_left", "window_right", "inside_terms", "type_fit",
     *(f"first_{t}" for t in _TAG_GROUPS), *(f"last_{t}" for t in _TAG_GROUPS),
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
@@ -76,6 +76,11 @@ def _common_prefix(text: str, start: int, other: str, cap: int = 10) -> int:
     return k
 
 
+def _balanced(piece: str) -> bool:
+    """Quote marks and brackets only in pairs: `“陇原工匠` is no answer to show."""
+    return sum(1 for c in piece if c in _OPEN) == sum(1 for c in piece if c in _CLOSE)
+
+
 def _group(tag: str) -> str:
     for g in ("nr", "ns", "nt", "nz", "eng"):
         if tag.startswith(g):
@@ -109,7 +114,7 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
             a, b = offsets[i], offsets[j - 1] + len(last)
             if b - a > MAX_CHARS:
                 break
-            if (a, b) not in seen and text[a:b].strip():
+            if (a, b) not in seen and text[a:b].strip() and _balanced(text[a:b]):
                 seen.add((a, b))
                 out.append((Span(a, b, text[a:b]), i, j))
     for m in _ENCLOSED.finditer(text):
@@ -129,7 +134,7 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
             a, b = clauses[i][0], clauses[j][1]
             while a < b and text[a].isspace():
                 a += 1
-            if b > a and (a, b) not in seen:
+            if b > a and (a, b) not in seen and _balanced(text[a:b]):
                 seen.add((a, b))
                 out.append((Span(a, b, text[a:b]), -1, -1))
     return tuple(out)
@@ -150,6 +155,22 @@ def _bigram_hits(text: str, grams: frozenset[str]) -> float:
 def _prefix(flags: list[bool] | list[int]) -> np.ndarray:
     """Counts before each position: a span [a, b) holds `out[b] - out[a]`."""
     return np.concatenate([[0], np.cumsum(np.asarray(flags, dtype=np.int64))])
+
+
+def _inside(
+    occurrences: list[tuple[int, int, int]], weights: tuple[float, ...], total: float, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """Per candidate [a, b): the share of the question's (idf-weighted) words that occur inside it."""
+    if not occurrences:
+        return np.zeros(len(a))
+    starts = np.asarray([o[0] for o in occurrences])
+    ends = np.asarray([o[1] for o in occurrences])
+    terms = np.asarray([o[2] for o in occurrences])
+    inside = (starts[None, :] >= a[:, None]) & (ends[None, :] <= b[:, None])  # [candidate, occurrence]
+    present = np.zeros((len(a), len(weights)), dtype=bool)
+    for k in np.unique(terms).tolist():
+        present[:, k] = inside[:, terms == k].any(axis=1)
+    return present @ np.asarray(weights, dtype=np.float64) / total
 
 
 def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[Span]]:
@@ -198,6 +219,10 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     group_index = {g: k for k, g in enumerate(_TAG_GROUPS)}
     tag_ids = [group_index.get(_group(t), -1) for _, t in words] + [group_index["x"]]
     word_in_q = [w in view.words for w, _ in words] + [False]
+    # does the span hold what the question asks for: a name of the asked kind, a number, a date
+    asked = view.part.answer_type
+    kind = {"person": ("nr",), "place": ("ns",), "org": ("nt", "nz")}.get(asked, ())
+    kind_words = _prefix([bool(kind) and t.startswith(kind) for _, t in words] + [False])
     slot = view.part.slot
     left_anchor, right_anchor = _anchors(slot)
     left_ends = sorted(m.end() for m in re.finditer(re.escape(left_anchor), text)) if left_anchor else []
@@ -241,15 +266,26 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
             window(b, b + WINDOW),
         )
 
-    left = np.asarray([at_start(a) for a in range(size + 1)])
-    right = np.asarray([at_end(b) for b in range(size + 1)])
     a = np.asarray([span.start for span, _, _ in keep])
     b = np.asarray([span.end for span, _, _ in keep])
+    # per position, only where some candidate starts or ends (word boundaries: about half the positions)
+    left = np.zeros((size + 1, len(at_start(0))))
+    right = np.zeros((size + 1, len(at_end(size))))
+    for pos in np.unique(a).tolist():
+        left[pos] = at_start(pos)
+    for pos in np.unique(b).tolist():
+        right[pos] = at_end(pos)
     i = np.asarray([i if i >= 0 else word_at[span.start] for span, i, _ in keep])
     j = np.asarray([j if i >= 0 else word_at[span.end - 1] + 1 for span, i, j in keep])
     first = np.asarray(tag_ids)[np.minimum(i, len(words))]
     last = np.asarray(tag_ids)[np.where(j > 0, j - 1, len(words))]
     length = (kept[b] - kept[a]).astype(np.float64)
+    if asked == "number":
+        type_fit = (numeric[b] - numeric[a] > 0).astype(np.float64)
+    elif asked == "date":
+        type_fit = np.asarray([any(x <= d0 and d1 <= y for d0, d1 in date_spans) for x, y in zip(a, b, strict=True)])
+    else:
+        type_fit = (kind_words[j] - kind_words[np.minimum(i, len(words))] > 0).astype(np.float64)
     n_chars = float(size)
     columns = [
         length,
@@ -293,7 +329,8 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
         right[b, 10],
         left[a, 11],
         right[b, 11],
-        np.asarray([window(x, y) for x, y in zip(a, b, strict=True)]) if occurrences else np.zeros(len(a)),
+        _inside(occurrences, view.weights, total_weight, a, b),
+        type_fit,
     ]
     out = np.zeros((len(keep), len(SPAN_FEATURES)), dtype=np.float32)
     out[:, : len(columns)] = np.stack(columns, axis=1)
