@@ -20,12 +20,13 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, ROOT, SEED_DEV, service_for, table
-from answer_data import Case, build_cases, single_part
+from answer_data import DATASETS, TOP_K, Case, build_cases, service, single_part
 from cmrc_metric import exact, f1
 
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
@@ -271,6 +272,25 @@ def shipped(spec: dict) -> dict:
     return {k: shipped(v) if isinstance(v, dict) else v for k, v in spec.items() if not k.startswith("_")}
 
 
+def held_from(case: Case, dataset: str) -> bool:
+    return case.gold_doc.startswith(DATASETS[dataset][0].name + "#")
+
+
+def asked_elsewhere(cases: list[Case], other: str) -> list[Case]:
+    """The questions asked of another dataset's articles, where their answer is not: a user asking about
+    something the corpus never covers (`火星上有多少个工会？`). Without these the confidence model only
+    sees on-topic negatives and answers off-topic questions with confidence (0.67 on the tiny test corpus)."""
+    loaded = service(other).snapshot()
+    idf = index_idf(loaded.index.bm25)
+    out = []
+    for case in cases:
+        query = analyse(case.question, idf=idf)
+        hits = loaded.searcher.search(query.search_text, TOP_K)
+        if hits and not any(contains(h.chunk.text, case.answers) for h in hits):
+            out.append(replace(case, id=case.id + ":elsewhere", answers=[], hits=hits, query=query, idf=idf))
+    return out
+
+
 def without_answer_sentences(case: Case) -> Case | None:
     """The question again over the same hits with every sentence that holds a gold answer cut out: sources
     on the very topic that do not answer it (the shape of seed-dev's unanswerable questions, harder than a
@@ -309,8 +329,8 @@ def confidence_table(cases: list[Case], sentence_spec: dict, span_spec: dict) ->
         logits = scorer.logits(s_rows)
         best = refs[int(np.argmax(logits))]
         span_rows, _ = span_features(view, best.info)
-        top, align = span_summary(spans.logits(span_rows), span_rows)
-        rows.append(confidence_features(view, s_rows, logits, case.idf, case.hits, top, align))
+        top, align, fit = span_summary(spans.logits(span_rows), span_rows)
+        rows.append(confidence_features(view, s_rows, logits, case.idf, case.hits, top, align, fit))
         labels.append(float(bool(case.answers) and contains(best.info.text, case.answers)))
     return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.float32)
 
@@ -441,7 +461,11 @@ def main(argv: list[str] | None = None) -> dict:
             file=sys.stderr,
         )
     extra = [] if args.no_seed else seed_cases()
-    spec = fit(train, held, _merge(tables_train), _merge(tables_held), extra, cut=args.cut)
+    elsewhere: list[Case] = []
+    if len(args.sets) == 2:  # each set's held-out questions asked of the other set's articles
+        for name, other in (args.sets, args.sets[::-1]):
+            elsewhere += asked_elsewhere([c for c in held if c.answers and held_from(c, name)], other)
+    spec = fit(train, held, _merge(tables_train), _merge(tables_held), extra, cut=args.cut, elsewhere=elsewhere)
     spec["trained_on"]["sample"] = args.sample
     spec["trained_on"]["sets"] = args.sets
     save(spec, args.out)
@@ -462,6 +486,7 @@ def fit(
     extra_validation: list[Case],
     rounds: float = 1.0,
     cut: bool = False,
+    elsewhere: Sequence[Case] = (),
 ) -> dict:
     """Fit the three models on `train`, calibrate and choose thresholds on `held` (+ `extra_validation`).
 
@@ -534,7 +559,7 @@ def fit(
 
     # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
     negatives = [c for c in (without_answer_sentences(x) for x in held if x.answers) if c is not None] if cut else []
-    c_rows, c_labels = confidence_table(held + negatives, sentence_spec, span_spec)
+    c_rows, c_labels = confidence_table(held + negatives + list(elsewhere), sentence_spec, span_spec)
 
     def fit_conf(r, y):
         return fit_logistic(r, y, None, CONFIDENCE_FEATURES, c=0.5)

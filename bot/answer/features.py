@@ -293,7 +293,8 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
 # -- question-level features: does the best sentence answer at all? -----------------------------------
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
-    "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms", "span_top", "span_align",
+    "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
+    "span_top", "span_align", "span_fit",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
@@ -306,6 +307,7 @@ def confidence_features(
     hits: Sequence[Hit],
     span_top: float,
     span_align: float,
+    span_fit: float,
 ) -> np.ndarray:
     """Question-level evidence that the best sentence answers: how it scored against the others, what it
     shares with the question, and whether a span in it fits the question's gap (`span_top`, the span
@@ -330,6 +332,7 @@ def confidence_features(
             float(len(view.terms)),
             span_top,
             span_align,
+            span_fit if view.part.answer_type in ("number", "date", "person", "place", "org") else 1.0,
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,

@@ -193,8 +193,8 @@ class Reader:
             info = best.info
             span_rows, spans = span_features(view, info)
             span_logits = self.spans.logits(span_rows)
-            top, align = span_summary(span_logits, span_rows)
-            conf_rows = confidence_features(view, rows, logits, self.idf, hits, top, align).reshape(1, -1)
+            top, align, fit = span_summary(span_logits, span_rows)
+            conf_rows = confidence_features(view, rows, logits, self.idf, hits, top, align, fit).reshape(1, -1)
             confidences.append(sigmoid(float(self.confidence.logits(conf_rows)[0])))
             short: tuple[int, int] | None = None
             text: str | None = None
@@ -233,15 +233,18 @@ class Reader:
 
 
 _ALIGN = (SPAN_FEATURES.index("slot_left_match"), SPAN_FEATURES.index("slot_right_match"))
+_FIT = SPAN_FEATURES.index("type_fit")
 
 
-def span_summary(logits: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
-    """The span ranker's best score in a sentence, and how much question wording surrounds that span
-    (characters shared with the words before and after the interrogative): confidence features."""
+def span_summary(logits: np.ndarray, rows: np.ndarray) -> tuple[float, float, float]:
+    """Confidence features from the span ranker on the best sentence: its best score, how much question
+    wording surrounds that span (characters shared with the words before and after the interrogative),
+    and whether the sentence holds anything of the asked kind at all (a person's name for 谁, a number
+    for 多少, …: `上海市总工会主席是谁？` over a sentence that names no one)."""
     if len(rows) == 0:
-        return -10.0, 0.0
+        return -10.0, 0.0, 0.0
     k = int(np.argmax(logits))
-    return float(logits[k]), float(rows[k, _ALIGN[0]] + rows[k, _ALIGN[1]])
+    return float(logits[k]), float(rows[k, _ALIGN[0]] + rows[k, _ALIGN[1]]), float(rows[:, _FIT].max())
 
 
 def index_idf(bm25: Any) -> dict[str, float]:
