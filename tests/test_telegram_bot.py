@@ -140,7 +140,9 @@ async def test_too_long_and_empty_questions_get_a_hint(tiny_service, standin):
     async with bot_running(tiny_service, standin):
         standin.user_says(1, "问" * 600)
         standin.user_says(1, "   ")
-        too_long, empty = await standin.wait_sent(1, 2)
+        sent = await standin.wait_sent(1, 2)
+    # updates are handled concurrently, so replies may come in either order: pair them by what they answer
+    too_long, empty = sorted(sent, key=lambda s: s.reply_to or 0)
     assert "太长" in too_long.text and "500" in too_long.text
     assert "请发送一个问题" in empty.text
 
