@@ -89,3 +89,12 @@ def with_model(shared: AnswerService, fake, request) -> Iterator[Callable[..., A
     yield attach
     for service in used:
         service.chat = None
+
+
+@pytest.fixture
+def standin():
+    """The Telegram Bot API stand-in on 127.0.0.1 (tests/fakes/telegram_standin.py)."""
+    from tests.fakes.telegram_standin import TelegramStandIn
+
+    with TelegramStandIn() as server:
+        yield server

@@ -25,14 +25,6 @@ QUESTION = "威海市签订了多少份集体合同？"
 KEY = "sk-robust-DO-NOT-LEAK-7e1"  # the chat-model key `with_model` uses in this module
 
 
-@pytest.fixture
-def standin():
-    from tests.fakes.telegram_standin import TelegramStandIn
-
-    with TelegramStandIn() as server:
-        yield server
-
-
 def _cli(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "COLUMNS": "80", **env}
     full.pop("QABOT_LLM_BASE_URL", None)

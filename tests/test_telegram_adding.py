@@ -6,10 +6,8 @@ AnswerService over a fresh copy of the tiny corpus, so added articles are really
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,11 +15,9 @@ from test_ingest_feeds import site  # noqa: F401 - pages served from 127.0.0.1
 
 from bot.service import AnswerService
 from bot.telegram import texts
-from bot.telegram.app import build_application, polling
-from bot.telegram.config import BotConfig
-from bot.telegram.handlers import qabot_of
 from tests.common import DATA, make_settings
 from tests.fakes.telegram_standin import TelegramStandIn
+from tests.test_telegram_bot import bot_running as running_bot
 
 ADMIN, OTHER = 11, 22
 PAGE = """<html><head><title>市图书馆延长开放时间</title><meta name="date" content="2023-03-02"></head><body>
@@ -38,22 +34,9 @@ def service(tmp_path, embedder) -> AnswerService:
     return built
 
 
-@pytest.fixture
-def standin():
-    with TelegramStandIn() as server:
-        yield server
-
-
-@contextlib.asynccontextmanager
-async def bot_running(service: AnswerService, standin: TelegramStandIn, **config: Any) -> AsyncIterator[Any]:
-    defaults = {"rate_limit_per_minute": 0, "retry_base_s": 0.05, "admin_chat_ids": frozenset({ADMIN})}
-    cfg = BotConfig(**{**defaults, **config})
-    app = build_application(service, cfg, token=standin.token, base_url=standin.base_url)
-    async with polling(app, timeout=1) as running:
-        try:
-            yield qabot_of(running)
-        finally:
-            standin.wake()
+def bot_running(service: AnswerService, standin: TelegramStandIn, **config: Any) -> Any:
+    """The bot of tests/test_telegram_bot.py, with ADMIN as its one admin chat unless told otherwise."""
+    return running_bot(service, standin, **{"admin_chat_ids": frozenset({ADMIN}), **config})
 
 
 async def test_an_admin_document_is_added_indexed_and_answerable(service, standin):

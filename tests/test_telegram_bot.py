@@ -77,12 +77,6 @@ class Canned:
         yield Final(self.answer)
 
 
-@pytest.fixture
-def standin():
-    with TelegramStandIn() as server:
-        yield server
-
-
 @contextlib.asynccontextmanager
 async def bot_running(service: Any, standin: TelegramStandIn, **config: Any) -> AsyncIterator[Any]:
     cfg = BotConfig(**{"rate_limit_per_minute": 0, "retry_base_s": 0.05, **config})

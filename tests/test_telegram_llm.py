@@ -19,12 +19,6 @@ KEY = "sk-telegram-DO-NOT-LEAK-9c1e"
 UNSUPPORTED_HEAD = "以下内容未在来源中找到依据"
 
 
-@pytest.fixture
-def standin():
-    with TelegramStandIn() as server:
-        yield server
-
-
 def everything_sent(standin: TelegramStandIn) -> str:
     """Every parameter of every Bot API call the bot made, as one string."""
     with standin.cond:
