@@ -160,7 +160,8 @@ def _prefix(flags: list[bool] | list[int]) -> np.ndarray:
 def _inside(
     occurrences: list[tuple[int, int, int]], weights: tuple[float, ...], total: float, a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
-    """Per candidate [a, b): the share of the question's (idf-weighted) words that occur inside it."""
+    """Per range [a, b) (a candidate, or the window either side of it): the share of the question's
+    (idf-weighted) words that occur inside it."""
     if not occurrences:
         return np.zeros(len(a))
     starts = np.asarray([o[0] for o in occurrences])
@@ -203,11 +204,6 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     hits = [(start, end) for start, end, _ in occurrences]
     total_weight = sum(view.weights) or 1.0
 
-    def window(lo: int, hi: int) -> float:
-        """Share of the question's (idf-weighted) words that occur within text[lo:hi]."""
-        inside = {k for start, end, k in occurrences if start >= lo and end <= hi}
-        return sum(view.weights[k] for k in inside) / total_weight
-
     hit_ends = sorted(e for _, e in hits)
     hit_starts = sorted(s for s, _ in hits)
     words = info.tagged
@@ -244,7 +240,6 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
             float(a < size and text[a] in _OPEN),
             float(a < size and bool(_NUMBER.match(text[a]))),
             float(before == "的"),
-            window(a - WINDOW, a),
         )
 
     def at_end(b: int) -> tuple[float, ...]:
@@ -263,7 +258,6 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
             float(bool(view.unit) and text[max(0, b - len(view.unit or "")) : b] == view.unit),
             float(after == "的"),
             float(after == "等"),
-            window(b, b + WINDOW),
         )
 
     a = np.asarray([span.start for span, _, _ in keep])
@@ -327,8 +321,8 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
         left[a, 10],
         right[b, 9],
         right[b, 10],
-        left[a, 11],
-        right[b, 11],
+        _inside(occurrences, view.weights, total_weight, a - WINDOW, a),
+        _inside(occurrences, view.weights, total_weight, b, b + WINDOW),
         _inside(occurrences, view.weights, total_weight, a, b),
         type_fit,
     ]
