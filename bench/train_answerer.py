@@ -30,7 +30,7 @@ from answer_data import DATASETS, TOP_K, Case, build_cases, service, single_part
 from cmrc_metric import exact, f1
 
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
-from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, sigmoid
+from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, span_fits
 from bot.answer.spans import SPAN_FEATURES, span_features
 from retrieval.query import analyse
 
@@ -53,6 +53,12 @@ LGB_PARAMS = {
 }
 SENTENCE_ROUNDS = 200
 SPAN_ROUNDS = 200
+# A short answer is followed by the quote that proves it, so a wrong lead costs a glance at a mismatch, while a
+# missing one costs reading the whole sentence: a wrong lead is counted as costing half of what a right one
+# gains, so a span leads when its expected F1 beats 0.5 / (1 + 0.5) = 1/3. On held-out answerable questions
+# the short answer's F1 over all of them rose from 0.28 (break-even F1 0.5: shown for 0.40, F1 0.71 over
+# those) to 0.40 (shown for 0.69, F1 0.58 over those).
+WRONG_LEAD_COST = 0.5
 TARGET_ANSWERED = 0.95  # the operating point: answer at least this share of answerable validation questions
 
 
@@ -600,6 +606,14 @@ def fit(
             span_rows,
         )
     )
+    spec["rival_ratio"], rival_rows = choose_rival_ratio(Reader(spec), held)
+    print(
+        table(
+            "lead with a near-tied runner-up sentence when the confidence model is surer of it (held-out)",
+            ["runner-up within", "answer in first quote"],
+            rival_rows,
+        )
+    )
     reader = Reader(spec)
     held_reads = read_cases(reader, held)
     validation = held_reads + read_cases(reader, extra_validation)
@@ -638,10 +652,10 @@ def fit(
 
 
 def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dict[str, float], list[float], list[list]]:
-    """Show a short answer when it is more likely right than wrong: the ranker's top score is calibrated
-    (logistic, on held-out answerable questions) into the probability that its F1 is at least 0.5; then,
-    per question type, the threshold with the most (F1 − 0.5) summed over the answers shown (the global
-    one for types with fewer than 30 questions)."""
+    """Show a short answer when it is worth leading with: the ranker's top score is calibrated (logistic, on
+    held-out answerable questions) into the probability that its F1 is at least 0.5; then, per question
+    type, the threshold with the most (F1 − break-even) summed over the answers shown, break-even being
+    WRONG_LEAD_COST / (1 + WRONG_LEAD_COST) (the global threshold for types with fewer than 30 questions)."""
     found: list = []
     for case in cases:
         if not case.answers or case.query.answer_type in reader.no_short:
@@ -660,7 +674,7 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         found.append(
             (
                 view.part.answer_type,
-                float(logits[k]),
+                (float(logits[k]), span_fits(view, span_rows[k])),
                 f1(case.answers, spans[k].text),
                 exact(case.answers, spans[k].text),
                 len(spans[k].text) <= MAX_SHORT_CHARS,
@@ -668,14 +682,15 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         )
     from sklearn.linear_model import LogisticRegression
 
-    x = np.asarray([[item[1]] for item in found])
+    x = np.asarray([item[1] for item in found])
     good = np.asarray([item[2] >= 0.5 for item in found])
-    calibration = [1.0, 0.0]  # uncalibrated when the validation set is too small to have both outcomes
+    calibration = [1.0, 0.0, 0.0]  # uncalibrated when the validation set is too small to have both outcomes
     if 0 < good.sum() < len(good):
         model = LogisticRegression(C=1.0).fit(x, good)
-        calibration = [float(model.coef_[0][0]), float(model.intercept_[0])]
+        calibration = [float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0])]
+    reader.span_calibration = calibration
     # a span too long to lead is never shown: it counts as not shown at every threshold
-    found = [(t, sigmoid(calibration[0] * v + calibration[1]) if fits else -1.0, f, e) for t, v, f, e, fits in found]
+    found = [(t, reader.span_probability(*v) if short else -1.0, f, e) for t, v, f, e, short in found]
     grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8]
 
     def best_of(items: list) -> tuple[float, list]:
@@ -685,7 +700,7 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         best, gain_best, row = 1.0, 0.0, [1.0, "0.000", "—", "—"]
         for t in grid:
             shown = p >= t
-            gain = float((f[shown] - 0.5).sum())
+            gain = float((f[shown] - WRONG_LEAD_COST / (1 + WRONG_LEAD_COST)).sum())
             if gain > gain_best:
                 best, gain_best = t, gain
                 row = [t, f"{shown.mean():.3f}", f"{e[shown].mean():.3f}", f"{f[shown].mean():.3f}"]
@@ -700,6 +715,20 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
             by_type[name], row = best_of(items)
             rows.append([name, len(items), *row])
     return overall, by_type, calibration, rows
+
+
+def choose_rival_ratio(reader: Reader, cases: list[Case]) -> tuple[float, list[list]]:
+    """How close (as a share of the best sentence's probability) a runner-up must score to be weighed by
+    the confidence model: the value with the most held-out answers in the first quote (1.0: never)."""
+    rows, best, best_score = [], 1.0, -1.0
+    answerable = [c for c in cases if c.answers]
+    for ratio in (1.0, 0.8, 0.6, 0.4):
+        reader.rival_ratio = ratio
+        score = float(np.mean([r.top_quote for r in read_cases(reader, answerable)])) if answerable else 0.0
+        rows.append([ratio, f"{score:.4f}"])
+        if score > best_score + 1e-9:
+            best, best_score = ratio, score
+    return best, rows
 
 
 def summarise(reads: list[Read], threshold: float) -> dict:

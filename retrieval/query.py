@@ -20,6 +20,7 @@ from .tokenize import tokenize
 ANSWER_TYPES = ("number", "date", "person", "place", "org", "list", "reason", "other")
 
 # Ordered: the first matching type wins (哪一年 is a date, not a number; 哪些城市 is a place list).
+# `称为什么` / `叫什么` ask for a name, not a reason: 为什么 after 称作成叫名之 is 为 + 什么.
 _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "date",
@@ -37,14 +38,15 @@ _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("number", re.compile(r"多少|几(?!乎)|多大|多长|多高|多久|多重|多远|多深|多宽|多快|百分之几|比例|数量")),
     ("list", re.compile(r"哪些|有什么|有哪|分别")),
-    ("reason", re.compile(r"为什么|为何|什么原因|原因|为了什么|怎么会|何以")),
+    ("reason", re.compile(r"(?<![称作成叫名之])为什么|为何|什么原因|原因|为了什么|怎么会|何以")),
 )
 # Any interrogative: marks a clause as a part of the question (not just context).
 _ASKING = re.compile("|".join(p.pattern for _, p in _TYPE_PATTERNS) + r"|什么|哪|怎样|怎么|如何|是否|吗")
 # The interrogative itself: where a statement puts the answer (`投入了多少专项经费` → `投入了720万元专项经费`).
 _SLOT = re.compile(
-    r"什么(?:时候|地方|人|样)?|哪(?:一?[年天日个位座家所支种些里儿国])?|谁|多少|几[个位年月日号次种]?"
-    r"|多[大长高久重远深宽快]|何(?:时|地|处|人|年)?|怎样|怎么|如何|为什么|为何"
+    r"什么(?:时候|地方|人|样)?|哪(?:一?[年天日个位座家所支种些里儿国条艘本部只件首张项名次届场间块片类])?|哪一|谁|多少"
+    r"|几[个位年月日号次种条名项届]?|多[大长高久重远深宽快]|何(?:时|地|处|人|年)?|怎样|怎么|如何"
+    r"|(?<![称作成叫名之])为什么|为何"
 )
 _EDGE = "？?！!。，,；;：:\"'“”‘’ \t\n"
 _CLAUSE = re.compile(r"[，,；;？?！!、]")
@@ -53,7 +55,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Words that only say a question is being asked: never a topic, never carried over.
 _QUESTION_WORDS = (
     "什么 哪 哪些 哪个 哪位 哪里 哪儿 哪家 哪座 哪年 哪天 几 多少 怎么 怎样 如何 为什么 为何 是否 谁 "
-    "请问 一下 吗 呢 吧 么 何 何时 何地 何处"
+    "请问 一下 吗 呢 吧 么 何 何时 何地 何处 甚么"
 )
 QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
 _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
@@ -72,10 +74,19 @@ class Part:
     def slot(self) -> tuple[str, str]:
         """The words before and after the interrogative: a sentence that answers often repeats them on
         either side of the answer (bot/answer/spans.py aligns them)."""
-        match = _SLOT.search(self.text)
+        match = _SLOT.search(_plain(self.text))
         if not match:
             return self.text.strip(_EDGE), ""
         return self.text[: match.start()].strip(_EDGE), self.text[match.end() :].strip(_EDGE)
+
+    @property
+    def head(self) -> str:
+        """The noun the interrogative asks about (`哪一条河的支流` → `河`, `以什么模式经营` → `模式`): an
+        answer often ends with it (`淡水河`, `…转移模式`)."""
+        after = self.slot[1].lstrip("的是了")
+        for word, tag in rjieba.tag(after[:8]):
+            return word if tag.startswith("n") and _HAN.search(word) else ""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -94,9 +105,16 @@ class Query:
         return any(p.answer_type == "list" for p in self.parts) or bool(re.search(r"哪些|分别|哪几", self.text))
 
 
+def _plain(text: str) -> str:
+    """`甚么` is a common variant spelling of 什么 (DRCD writes it): read as 什么, with the same length so
+    offsets found in the result hold for the question as asked."""
+    return text.replace("甚么", "什么")
+
+
 def answer_type(text: str) -> str:
+    plain = _plain(text)
     for name, pattern in _TYPE_PATTERNS:
-        if pattern.search(text):
+        if pattern.search(plain):
             return name
     return "other"
 
@@ -115,7 +133,7 @@ def split_parts(question: str) -> list[str]:
     parts: list[str] = []
     pending = ""
     for piece in pieces:
-        if _ASKING.search(piece):
+        if _ASKING.search(_plain(piece)):
             parts.append(pending + piece)
             pending = ""
         else:
@@ -127,7 +145,7 @@ def split_parts(question: str) -> list[str]:
             parts.append(pending)
     if len(parts) <= 1:
         return [question.strip()]
-    first = _ASKING.search(parts[0])
+    first = _ASKING.search(_plain(parts[0]))
     subject = parts[0][: first.start()] if first else ""
     return [parts[0]] + [p if subject in p else subject + p for p in parts[1:]]
 
@@ -140,34 +158,57 @@ def _turn(turn: Any) -> tuple[str, str]:
     return str(getattr(turn, "role", "")), str(getattr(turn, "content", ""))
 
 
-def previous_answer_entity(answer: str) -> str | None:
-    """The thing an earlier answer named: its short answer (before the first `。`), else its first name."""
+def previous_answer_entity(answer: str, person: bool = False) -> str | None:
+    """The thing an earlier answer named: its short answer (before the first `。`), else its first name.
+    `person`: the question points back with 她/他, which stand for a person, so only a person's name will
+    do (`江苏省南京市` led the answer, but `她` is the worker it names)."""
     head = answer.split("。", 1)[0].strip()
-    if head and len(head) <= 16 and not head.startswith("根据资料") and "资料中没有" not in head:
+    short = head and len(head) <= 16 and not head.startswith("根据资料") and "资料中没有" not in head
+    if short and not person:
         return head
-    for word, tag in rjieba.tag(answer[:200]):
+    for word, tag in rjieba.tag((head if short else "") + "。" + answer[:200]):
         if tag.startswith("nr") and len(word) >= 2:
             return word
     return None
 
 
+def _bigrams(word: str) -> set[str]:
+    return {word[k : k + 2] for k in range(len(word) - 1)}
+
+
 def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float] | None = None) -> list[str]:
-    """Words an earlier turn supplies: the previous question's rarest words the question lacks, and
-    the previous answer's entity when the question points back at it (她/他/该/这…)."""
+    """Words an earlier turn supplies: the previous question's rarest nouns the question lacks, and the
+    previous answer's entity when the question points back at it (她/他/该/这…).
+
+    Nouns, because they name the topic (`海北州 … 比武`; `拿到` says nothing about it), and none that shares
+    two characters with the question's own words: `二等奖是哪个代表队？` after a question about 一等奖 asks
+    about the 二等奖 instead, and carrying `一等奖` would pull the old answer back."""
     turns = [_turn(t) for t in history]
     previous = [content for role, content in turns if role == "user" and content.strip()]
     if not previous:
         return []
     idf = idf or {}
-    own = [t for t in _terms(question) if len(t) > 1 and _HAN.search(t)]
-    if idf and any(t not in idf for t in own):
+    tagged = rjieba.tag(question)
+    points_back = bool(_PRONOUN.search(question))
+    unknown_nouns = [w for w, t in tagged if t.startswith("n") and len(w) > 1 and _HAN.search(w) and w not in idf]
+    if idf and unknown_nouns and not points_back:
         return []  # it names something the articles never mention: a new topic, not a follow-up
     current = set(tokenize(question))
-    borrowed = [t for t in _terms(previous[-1]) if t not in current and len(t) > 1 and _HAN.search(t)]
+    own = set().union(*(_bigrams(w) for w in current)) if current else set()
+    borrowed = [
+        w
+        for w, t in rjieba.tag(previous[-1])
+        if t[:1] in ("n", "s")
+        and len(w) > 1
+        and _HAN.search(w)
+        and w not in current
+        and w not in QUESTION_WORDS
+        and not (_bigrams(w) & own)
+    ]
     borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
     answers = [content for role, content in turns if role == "assistant" and content.strip()]
-    if answers and _PRONOUN.search(question):
-        entity = previous_answer_entity(answers[-1])
+    if answers and points_back:
+        entity = previous_answer_entity(answers[-1], person=bool(re.search(r"[她他]", question)))
         if entity and entity not in question:
             borrowed.insert(0, entity)
     return borrowed

@@ -21,15 +21,7 @@ def test_empty_question_rejected(tiny_service):
     [
         "2022年世界杯冠军是哪支球队？",
         "长沙市总工会为多少名环卫工人发放了防暑降温物资？",
-        pytest.param(
-            "火星上有多少个工会？",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known miss (issue 8): over two files (a handful of chunks) 工会 is in every chunk and word "
-                "weights say little; confidence 0.15 against the threshold 0.10. Refused over the seed corpus "
-                "(tests/test_answers_seeds.py)",
-            ),
-        ),
+        "火星上有多少个工会？",
     ],
 )
 def test_questions_the_articles_never_cover_are_refused(tiny_service, question):

@@ -291,6 +291,7 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
 
 
 # -- question-level features: does the best sentence answer at all? -----------------------------------
+TYPED_ANSWERS = ("number", "date", "person", "place", "org")  # types whose answer is a kind of span (a number, …)
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
     "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
@@ -308,19 +309,22 @@ def confidence_features(
     span_top: float,
     span_align: float,
     span_fit: float,
+    chosen: int | None = None,
 ) -> np.ndarray:
-    """Question-level evidence that the best sentence answers: how it scored against the others, what it
-    shares with the question, and whether a span in it fits the question's gap (`span_top`, the span
-    ranker's best score; `span_align`, how much of the question's wording sits right around that span)."""
-    order = np.argsort(-logits, kind="stable")
-    best = rows[order[0]]
-    second = float(logits[order[1]]) if len(order) > 1 else -10.0
+    """Question-level evidence that the chosen sentence (by default the best-scored) answers: how it scored
+    against the others, what it shares with the question, and whether a span in it fits the question's
+    gap (`span_top`, the span ranker's best score; `span_align`, how much of the question's wording sits
+    right around that span)."""
+    at = int(np.argmax(logits)) if chosen is None else chosen
+    best = rows[at]
+    others = np.delete(logits, at)
+    second = float(others.max()) if len(others) else -10.0
     unknown = sum(1 for t in view.terms if t not in idf) / max(1, len(view.terms))
     return np.asarray(
         [
-            float(logits[order[0]]),
+            float(logits[at]),
             second,
-            float(logits[order[0]]) - second,
+            float(logits[at]) - second,
             best[INDEX["cov_s"]],
             best[INDEX["cov_all"]],
             best[INDEX["bi_s"]],
@@ -332,7 +336,7 @@ def confidence_features(
             float(len(view.terms)),
             span_top,
             span_align,
-            span_fit if view.part.answer_type in ("number", "date", "person", "place", "org") else 1.0,
+            span_fit if view.part.answer_type in TYPED_ANSWERS else 1.0,
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,

@@ -24,8 +24,17 @@ from retrieval.query import Query
 from retrieval.search import Hit
 
 from ..errors import QabotError
-from .features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
-from .spans import SPAN_FEATURES, span_features
+from .features import (
+    CONFIDENCE_FEATURES,
+    FEATURES,
+    TYPED_ANSWERS,
+    PartView,
+    SentenceRef,
+    confidence_features,
+    part_view,
+    sentence_features,
+)
+from .spans import SPAN_FEATURES, Span, span_features
 
 MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
 MAX_SHORT_CHARS = 30  # over half a quoted sentence (the seed index's sentences have a median of 52 characters)
@@ -141,6 +150,15 @@ class Reading:
     best_span: str | None = None  # the best span even when too unsure to show (for measuring)
 
 
+@dataclass(frozen=True)
+class _Pick:
+    index: int  # of the chosen sentence among the part's sentence rows
+    confidence: float
+    span_rows: np.ndarray
+    span_logits: np.ndarray
+    spans: list[Span]
+
+
 class Reader:
     def __init__(self, spec: Mapping[str, Any], idf: Mapping[str, float] | None = None) -> None:
         self.spec = spec
@@ -148,22 +166,30 @@ class Reader:
         self.spans = Scorer(spec["span_model"], SPAN_FEATURES)
         self.confidence = Scorer(spec["confidence_model"], CONFIDENCE_FEATURES)
         self.second_ratio = float(spec.get("second_sentence_ratio", 0.5))
+        self.rival_ratio = float(spec.get("rival_ratio", 1.0))  # 1.0: always answer from the best-scored sentence
         self.span_min = float(spec.get("span_min_prob", 0.3))
         self.span_min_by_type: Mapping[str, float] = spec.get("span_min_prob_by_type", {})
         self.no_short = frozenset(spec.get("no_short_answer_types", ["reason"]))
-        # the span ranker's top score → probability that the span is right (F1 ≥ 0.5), fitted on held-out data
-        self.span_scale, self.span_shift = (float(v) for v in spec.get("span_calibration", (1.0, 0.0)))
+        # the span ranker's top score and whether that span holds what is asked (a number for 多少, …) →
+        # probability that the span is right (F1 ≥ 0.5), logistic, fitted on held-out data
+        calibration = [float(v) for v in spec.get("span_calibration", (1.0, 0.0))]
+        self.span_calibration = calibration if len(calibration) == 3 else [calibration[0], 0.0, calibration[1]]
         self.idf: Mapping[str, float] = idf or {}
         self.unknown_idf = max(self.idf.values(), default=10.0)
 
-    def shows(self, answer_type: str, span_logit: float, text: str) -> bool:
+    def span_probability(self, span_logit: float, fits: float) -> float:
+        """Calibrated probability that the top span is right (F1 ≥ 0.5). `fits`: 0 when the question asks
+        for a kind of thing (a number, a date, a name) the span does not hold, else 1."""
+        w_logit, w_fit, shift = self.span_calibration
+        return sigmoid(w_logit * span_logit + w_fit * fits + shift)
+
+    def shows(self, answer_type: str, probability: float, text: str) -> bool:
         """Lead with this span? Only when the calibrated probability that it is right clears the
         threshold chosen for the question type, and when it is short: a span longer than
         MAX_SHORT_CHARS is no shorter than the quote that follows it."""
         if answer_type in self.no_short or len(text) > MAX_SHORT_CHARS:
             return False
-        floor = self.span_min_by_type.get(answer_type, self.span_min)
-        return sigmoid(self.span_scale * span_logit + self.span_shift) >= floor
+        return probability >= self.span_min_by_type.get(answer_type, self.span_min)
 
     def with_idf(self, idf: Mapping[str, float]) -> Reader:
         """The same models with the document frequencies of another index (cheap: models are shared)."""
@@ -172,6 +198,37 @@ class Reader:
         other.idf = idf
         other.unknown_idf = max(idf.values(), default=10.0)
         return other
+
+    def _pick(
+        self,
+        view: PartView,
+        rows: np.ndarray,
+        logits: np.ndarray,
+        order: np.ndarray,
+        refs: Sequence[SentenceRef],
+        hits: Sequence[Hit],
+    ) -> _Pick:
+        """The sentence to answer from: the best-scored one, or a runner-up the scorer nearly tied with it
+        (within `rival_ratio` of its probability) when the confidence model is surer of the runner-up.
+        Both are quoted either way; this decides which leads, gives the short answer and the confidence."""
+        picks = [order[0]]
+        if self.rival_ratio < 1.0 and len(order) > 1:
+            runner = int(order[1])
+            if refs[runner].info.text != refs[picks[0]].info.text and sigmoid(
+                float(logits[runner])
+            ) >= self.rival_ratio * sigmoid(float(logits[order[0]])):
+                picks.append(runner)
+        out: _Pick | None = None
+        for index in picks:
+            span_rows, spans = span_features(view, refs[index].info)
+            span_logits = self.spans.logits(span_rows)
+            top, align, fit = span_summary(span_logits, span_rows)
+            conf_rows = confidence_features(view, rows, logits, self.idf, hits, top, align, fit, int(index))
+            confidence = sigmoid(float(self.confidence.logits(conf_rows.reshape(1, -1))[0]))
+            if out is None or confidence > out.confidence:
+                out = _Pick(int(index), confidence, span_rows, span_logits, spans)
+        assert out is not None
+        return out
 
     def read(self, query: Query, hits: Sequence[Hit], max_sentences: int = 2) -> Reading:
         if not hits:
@@ -189,28 +246,26 @@ class Reader:
                 continue
             logits = self.sentences.logits(rows)
             order = np.argsort(-logits, kind="stable")
-            best = refs[order[0]]
-            info = best.info
-            span_rows, spans = span_features(view, info)
-            span_logits = self.spans.logits(span_rows)
-            top, align, fit = span_summary(span_logits, span_rows)
-            conf_rows = confidence_features(view, rows, logits, self.idf, hits, top, align, fit).reshape(1, -1)
-            confidences.append(sigmoid(float(self.confidence.logits(conf_rows)[0])))
+            pick = self._pick(view, rows, logits, order, refs, hits)
+            confidences.append(pick.confidence)
+            best, info = refs[pick.index], refs[pick.index].info
             short: tuple[int, int] | None = None
             text: str | None = None
-            if spans:
-                k = int(np.argmax(span_logits))
-                best_spans.append(spans[k].text)
-                if self.shows(view.part.answer_type, float(span_logits[k]), spans[k].text):
-                    short = (info.start + spans[k].start, info.start + spans[k].end)
-                    text = spans[k].text
+            if pick.spans:
+                k = int(np.argmax(pick.span_logits))
+                best_spans.append(pick.spans[k].text)
+                probability = self.span_probability(float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]))
+                if self.shows(view.part.answer_type, probability, pick.spans[k].text):
+                    short = (info.start + pick.spans[k].start, info.start + pick.spans[k].end)
+                    text = pick.spans[k].text
             shorts.append(text)
             if info.text not in taken:
                 taken.add(info.text)
-                quotes.append(Quote(best.hit_rank, info.start, info.end, info.text, p, float(logits[order[0]]), short))
+                score = float(logits[pick.index])
+                quotes.append(Quote(best.hit_rank, info.start, info.end, info.text, p, score, short))
             if p == 0:
                 top = sigmoid(float(logits[order[0]]))
-                for k in order[1:6]:
+                for k in order[:6]:  # the best-scored sentence too, when a runner-up was picked to lead
                     ref = refs[k]
                     if ref.info.text in taken or sigmoid(float(logits[k])) < self.second_ratio * top:
                         continue
@@ -245,6 +300,11 @@ def span_summary(logits: np.ndarray, rows: np.ndarray) -> tuple[float, float, fl
         return -10.0, 0.0, 0.0
     k = int(np.argmax(logits))
     return float(logits[k]), float(rows[k, _ALIGN[0]] + rows[k, _ALIGN[1]]), float(rows[:, _FIT].max())
+
+
+def span_fits(view: PartView, row: np.ndarray) -> float:
+    """Does this span hold what the question asks for? 1.0 for types with no such check (`other`, lists)."""
+    return float(row[_FIT]) if view.part.answer_type in TYPED_ANSWERS else 1.0
 
 
 def index_idf(bm25: Any) -> dict[str, float]:

@@ -38,7 +38,7 @@ SPAN_FEATURES = (
     "pos_rel", "sentence_chars",
     "slot_left_match", "slot_right_match", "slot_left_dist", "slot_right_dist", "slot_left_empty",
     "slot_right_empty", "holds_anchor", "after_copula", "after_de", "before_de", "before_deng",
-    "window_left", "window_right", "inside_terms", "type_fit",
+    "window_left", "window_right", "inside_terms", "type_fit", "head_suffix", "head_inside",
     *(f"first_{t}" for t in _TAG_GROUPS), *(f"last_{t}" for t in _TAG_GROUPS),
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
@@ -220,6 +220,7 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     kind = {"person": ("nr",), "place": ("ns",), "org": ("nt", "nz")}.get(asked, ())
     kind_words = _prefix([bool(kind) and t.startswith(kind) for _, t in words] + [False])
     slot = view.part.slot
+    head = view.part.head  # `哪一条河` → 河: `淡水河` ends with it
     left_anchor, right_anchor = _anchors(slot)
     left_ends = sorted(m.end() for m in re.finditer(re.escape(left_anchor), text)) if left_anchor else []
     right_starts = sorted(m.start() for m in re.finditer(re.escape(right_anchor), text)) if right_anchor else []
@@ -325,6 +326,8 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
         _inside(occurrences, view.weights, total_weight, b, b + WINDOW),
         _inside(occurrences, view.weights, total_weight, a, b),
         type_fit,
+        np.asarray([_common_suffix(span.text, len(span.text), head, 4) for span, _, _ in keep], dtype=np.float64),
+        np.asarray([bool(head) and head in span.text for span, _, _ in keep], dtype=np.float64),
     ]
     out = np.zeros((len(keep), len(SPAN_FEATURES)), dtype=np.float32)
     out[:, : len(columns)] = np.stack(columns, axis=1)
