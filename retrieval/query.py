@@ -172,39 +172,20 @@ def previous_answer_entity(answer: str, person: bool = False) -> str | None:
     return None
 
 
-def _bigrams(word: str) -> set[str]:
-    return {word[k : k + 2] for k in range(len(word) - 1)}
-
-
 def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float] | None = None) -> list[str]:
-    """Words an earlier turn supplies: the previous question's rarest nouns the question lacks, and the
-    previous answer's entity when the question points back at it (她/他/该/这…).
-
-    Nouns, because they name the topic (`海北州 … 比武`; `拿到` says nothing about it), and none that shares
-    two characters with the question's own words: `二等奖是哪个代表队？` after a question about 一等奖 asks
-    about the 二等奖 instead, and carrying `一等奖` would pull the old answer back."""
+    """Words an earlier turn supplies: the previous question's rarest words the question lacks, and
+    the previous answer's entity when the question points back at it (她/他/该/这…)."""
     turns = [_turn(t) for t in history]
     previous = [content for role, content in turns if role == "user" and content.strip()]
     if not previous:
         return []
     idf = idf or {}
-    tagged = rjieba.tag(question)
     points_back = bool(_PRONOUN.search(question))
-    unknown_nouns = [w for w, t in tagged if t.startswith("n") and len(w) > 1 and _HAN.search(w) and w not in idf]
-    if idf and unknown_nouns and not points_back:
+    own = [t for t in _terms(question) if len(t) > 1 and _HAN.search(t)]
+    if idf and any(t not in idf for t in own) and not points_back:
         return []  # it names something the articles never mention: a new topic, not a follow-up
     current = set(tokenize(question))
-    own = set().union(*(_bigrams(w) for w in current)) if current else set()
-    borrowed = [
-        w
-        for w, t in rjieba.tag(previous[-1])
-        if t[:1] in ("n", "s")
-        and len(w) > 1
-        and _HAN.search(w)
-        and w not in current
-        and w not in QUESTION_WORDS
-        and not (_bigrams(w) & own)
-    ]
+    borrowed = [t for t in _terms(previous[-1]) if t not in current and len(t) > 1 and _HAN.search(t)]
     borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
     answers = [content for role, content in turns if role == "assistant" and content.strip()]
     if answers and points_back:
