@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import rjieba
@@ -70,16 +71,17 @@ class Part:
     answer_type: str
     terms: tuple[str, ...]
 
-    @property
+    @cached_property
     def slot(self) -> tuple[str, str]:
         """The words before and after the interrogative: a sentence that answers often repeats them on
-        either side of the answer (bot/answer/spans.py aligns them)."""
+        either side of the answer (bot/answer/spans.py aligns them). Cached: the span features read it for
+        every sentence they describe."""
         match = _SLOT.search(_plain(self.text))
         if not match:
             return self.text.strip(_EDGE), ""
         return self.text[: match.start()].strip(_EDGE), self.text[match.end() :].strip(_EDGE)
 
-    @property
+    @cached_property
     def head(self) -> str:
         """The noun the interrogative asks about (`哪一条河的支流` → `河`, `以什么模式经营` → `模式`): an
         answer often ends with it (`淡水河`, `…转移模式`)."""
@@ -166,7 +168,7 @@ def previous_answer_entity(answer: str, person: bool = False) -> str | None:
     short = head and len(head) <= 16 and not head.startswith("根据资料") and "资料中没有" not in head
     if short and not person:
         return head
-    for word, tag in rjieba.tag((head if short else "") + "。" + answer[:200]):
+    for word, tag in rjieba.tag(answer[:200]):  # the short answer, if any, leads it
         if tag.startswith("nr") and len(word) >= 2:
             return word
     return None
