@@ -53,6 +53,13 @@ _EDGE = "？?！!。，,；;：:\"'“”‘’ \t\n"
 _CLAUSE = re.compile(r"[，,；;？?！!、]")
 _PRONOUN = re.compile(r"^(?:那么|那|请问)?(?:她|他|它|其|该|这|此|那)|(?:她|他|它)(?:们)?(?:的|在|是|参加|担任|曾|有)")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+# Nouns that name a work, and the classifiers that count works: Chinese writes a work's name in 《》.
+_WORK_NOUNS = (
+    "电影 影片 片子 纪录片 动画 动画片 书 书籍 著作 作品 小说 诗 诗集 歌 歌曲 专辑 节目 剧 电视剧 话剧 戏 戏剧 "
+    "杂志 报纸 报 刊物 期刊 文章 游戏 漫画 条例 法律 法规 文件 决议"
+)
+_WORKS = frozenset(_WORK_NOUNS.split())
+_WORK_ASK = re.compile(r"哪一?[部本首篇]")
 # Words that only say a question is being asked: never a topic, never carried over.
 _QUESTION_WORDS = (
     "什么 哪 哪些 哪个 哪位 哪里 哪儿 哪家 哪座 哪年 哪天 几 多少 怎么 怎样 如何 为什么 为何 是否 谁 "
@@ -87,8 +94,31 @@ class Part:
         answer often ends with it (`淡水河`, `…转移模式`)."""
         after = self.slot[1].lstrip("的是了")
         for word, tag in rjieba.tag(after[:8]):
+            if tag[:1] in ("q", "m"):  # a classifier: `多少个岗位` asks about 岗位
+                continue
             return word if tag.startswith("n") and _HAN.search(word) else ""
         return ""
+
+    @cached_property
+    def asking_terms(self) -> tuple[str, ...]:
+        """The words of the clause that holds the interrogative (`…研讨班，开班式是哪位常委主持的` →
+        开班式, 常委, 主持): the sentence that answers repeats them, while the other clauses only set the
+        scene and may match a neighbouring sentence better."""
+        plain = _plain(self.text)
+        match = _SLOT.search(plain)
+        if not match:
+            return self.terms
+        cuts = [m.end() for m in _CLAUSE.finditer(plain[: match.start()])]
+        start = cuts[-1] if cuts else 0
+        after = _CLAUSE.search(plain, match.end())
+        clause = self.text[start : after.start() if after else len(self.text)]
+        own = set(_terms(clause))
+        return tuple(t for t in self.terms if t in own)
+
+    @cached_property
+    def asks_work(self) -> bool:
+        """It asks for a work (`哪部电影`, `什么书`, `哪一首`): its answer is usually a name in 《》."""
+        return bool(_WORK_ASK.search(_plain(self.text))) or self.head in _WORKS
 
 
 @dataclass(frozen=True)
@@ -149,7 +179,23 @@ def split_parts(question: str) -> list[str]:
         return [question.strip()]
     first = _ASKING.search(_plain(parts[0]))
     subject = parts[0][: first.start()] if first else ""
-    return [parts[0]] + [p if subject in p else subject + p for p in parts[1:]]
+    asked = list(_SLOT.finditer(_plain(parts[0])))
+    # `建成多少个乡镇职工之家？目前已经建成多少？`: a later part that ends on its interrogative asks again
+    # about the thing the first part named after its own last interrogative
+    thing = parts[0][asked[-1].end() :].rstrip(_EDGE) if asked else ""
+    out = [parts[0]]
+    for p in parts[1:]:
+        p = p if subject in p else subject + p
+        if thing and answer_type(p) == answer_type(parts[0]) and _ends_asking(p):
+            p = p.rstrip(_EDGE) + thing
+        out.append(p)
+    return out
+
+
+def _ends_asking(text: str) -> bool:
+    """The text ends on its interrogative (`目前已经建成多少？`): nothing after it says what is counted."""
+    matches = list(_SLOT.finditer(_plain(text)))
+    return bool(matches) and not text[matches[-1].end() :].strip(_EDGE + "呢吗")
 
 
 def _turn(turn: Any) -> tuple[str, str]:
@@ -174,6 +220,12 @@ def previous_answer_entity(answer: str, person: bool = False) -> str | None:
     return None
 
 
+def _swapped(word: str, current: set[str]) -> bool:
+    """The new question puts another word in this one's place (`二等奖` after `一等奖`, `去年` after
+    `今年`): same length, one character changed. Carrying it would search for the old attribute."""
+    return any(len(w) == len(word) and sum(a != b for a, b in zip(w, word, strict=True)) == 1 for w in current)
+
+
 def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float] | None = None) -> list[str]:
     """Words an earlier turn supplies: the previous question's rarest words the question lacks, and
     the previous answer's entity when the question points back at it (她/他/该/这…)."""
@@ -187,7 +239,11 @@ def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float
     if idf and any(t not in idf for t in own) and not points_back:
         return []  # it names something the articles never mention: a new topic, not a follow-up
     current = set(tokenize(question))
-    borrowed = [t for t in _terms(previous[-1]) if t not in current and len(t) > 1 and _HAN.search(t)]
+    borrowed = [
+        t
+        for t in _terms(previous[-1])
+        if t not in current and len(t) > 1 and _HAN.search(t) and not _swapped(t, current)
+    ]
     borrowed = sorted(dict.fromkeys(borrowed), key=lambda t: -idf.get(t, 0.0))[:4]
     answers = [content for role, content in turns if role == "assistant" and content.strip()]
     if answers and points_back:

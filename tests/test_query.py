@@ -86,3 +86,33 @@ def test_focus_is_rarest_first_and_drops_question_words() -> None:
     query = analyse("威海市去年签订了多少份集体合同？", idf=idf)
     assert query.focus[0] == "集体合同"
     assert "多少" not in query.focus
+
+
+def test_a_later_part_that_ends_on_its_interrogative_asks_about_the_first_parts_thing() -> None:
+    parts = split_parts("吉水县总工会计划用几年时间建成多少个乡镇工会职工之家？目前已经建成多少？")
+    assert len(parts) == 2
+    assert parts[1].endswith("建成多少个乡镇工会职工之家"), parts[1]
+    # a later part that names its own thing keeps it
+    assert split_parts("城北区招聘会来了多少家企业，提供了多少个岗位？")[1].endswith("提供了多少个岗位")
+
+
+def test_the_asked_noun_skips_a_classifier_and_works_are_recognised() -> None:
+    assert analyse("城北区招聘会提供了多少个岗位？").parts[0].head == "岗位"
+    assert analyse("生物园区工会带职工去看了哪部电影？").parts[0].asks_work
+    assert not analyse("开班式是哪位常委主持的？").parts[0].asks_work
+
+
+def test_asking_terms_are_the_words_of_the_clause_with_the_interrogative() -> None:
+    part = analyse("在中央党校举行的研讨班，开班式是哪位常委主持的？").parts[0]
+    assert "开班式" in part.asking_terms and "主持" in part.asking_terms
+    assert "党校" not in part.asking_terms and "研讨班" not in part.asking_terms
+
+
+def test_a_swapped_attribute_is_not_carried() -> None:
+    history = [
+        ("user", "海北州人社系统岗位练兵比武竞赛中，拿到团体一等奖的是哪个代表队？"),
+        ("assistant", "海晏县代表队。根据资料：……[1]"),
+    ]
+    carried = analyse("二等奖是哪个代表队？", history).carried
+    assert "一等奖" not in carried, "二等奖 takes 一等奖's place: searching for it finds the old answer"
+    assert "人社" in carried or "海北" in carried

@@ -143,3 +143,17 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) ->
     assert reading.quotes and "1780份" in reading.quotes[0].text
     assert 0.0 <= reading.confidence <= 1.0
     assert spec["trained_on"]["cases"]["train"] == len(cases)
+
+
+def test_words_an_earlier_turn_supplies_weigh_less_than_the_questions_own() -> None:
+    from bot.answer.features import CARRIED_WEIGHT, part_view
+
+    history = [("user", "青海省总工会2023年首批劳模疗休养活动是在哪里办的？"), ("assistant", "三亚。根据资料：……[1]")]
+    query = analyse("有多少劳模和职工参加？", history)
+    assert query.carried
+    idf = {t: 2.0 for t in query.terms}
+    view = part_view(query, 0, idf, 2.0)
+    weights = dict(zip(view.terms, view.weights, strict=True))
+    assert weights["劳模"] == 2.0
+    carried = [t for t in view.terms if t not in query.parts[0].terms]
+    assert carried and all(weights[t] == 2.0 * CARRIED_WEIGHT for t in carried)

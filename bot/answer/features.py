@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import rjieba
 
-from retrieval.query import ANSWER_TYPES, QUESTION_WORDS, Part, Query
+from retrieval.query import ANSWER_TYPES, QUESTION_WORDS, Part, Query, entity_words
 from retrieval.search import Hit
 from retrieval.tokenize import tokenize
 
@@ -43,9 +43,10 @@ FEATURES = (
     *(f"q_{t}" for t in ANSWER_TYPES),
     "s_number_new", "s_num_unit", "s_date", "s_person_new", "s_place_new", "s_org_new",
     "s_quote", "s_list_sep", "s_reason", "type_match", "new_frac", "unit_match", "q_is_list",
-    "part_index", "parts",
+    "part_index", "parts", "work_fit", "asking_cov_s", "asking_cov_rel", "head_s",
 )  # fmt: skip
 INDEX = {name: k for k, name in enumerate(FEATURES)}
+CARRIED_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class PartView:
     words: frozenset[str]
     unit: str | None
     is_list: bool
+    names: tuple[str, ...] = ()  # the part's own names of places, people and organisations
 
 
 def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: float) -> PartView:
@@ -146,7 +148,9 @@ def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: f
     text = _ASKING_WORDS.sub(" ", part.text + " " + " ".join(query.carried))
     carried = tuple(t for t in query.terms if any(t in c for c in query.carried))
     terms = tuple(dict.fromkeys(part.terms + carried))
-    weights = tuple(idf.get(t, unknown_idf) for t in terms)
+    own = set(part.terms)
+    # words an earlier turn supplies set the scene; the question's own words say what it asks now
+    weights = tuple(idf.get(t, unknown_idf) * (1.0 if t in own else CARRIED_WEIGHT) for t in terms)
     unit = _ASKED_UNIT.search(part.text)
     focus = tuple(f for f in query.focus if f in part.text or any(f in c for c in query.carried)) or query.focus
     return PartView(
@@ -163,11 +167,16 @@ def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: f
         words=frozenset(w for w, _ in query.tagged) | frozenset(query.carried),
         unit=unit.group(1) if unit else None,
         is_list=query.is_list,
+        names=tuple(w for w in entity_words(query.tagged) if len(w) >= 2 and w in part.text),
     )
 
 
 def _coverage(view: PartView, terms: frozenset[str] | set[str], total: float) -> float:
     return sum(w for t, w in zip(view.terms, view.weights, strict=True) if t in terms) / total
+
+
+def _coverage_of(weighted: list[tuple[str, float]], terms: frozenset[str] | set[str], total: float) -> float:
+    return sum(w for t, w in weighted if t in terms) / total
 
 
 def _frac(grams: frozenset[str], found: frozenset[str] | set[str]) -> float:
@@ -192,6 +201,10 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
     top_score = max((h.score for h in hits), default=1.0) or 1.0
     type_onehot = [1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES]
     q_len = float(len(view.part.text))
+    asking_set = set(view.part.asking_terms)
+    asking = [(t, w) for t, w in zip(view.terms, view.weights, strict=True) if t in asking_set]
+    asking_total = sum(w for _, w in asking) or 1.0
+    head = view.part.head
     for rank, hit in enumerate(hits):
         info = chunk_info(hit)
         sentences = info.sentences
@@ -274,6 +287,10 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
                     float(view.is_list),
                     float(view.index),
                     float(view.parts),
+                    float(view.part.asks_work and "《" in s.text),
+                    _coverage_of(asking, s.terms, asking_total),
+                    0.0,  # asking_cov_rel, filled below
+                    float(bool(head) and head in s.text),
                 ]
             )
             refs.append(SentenceRef(rank, k, s))
@@ -283,6 +300,8 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
     cov, bi = matrix[:, INDEX["cov_s"]], matrix[:, INDEX["bi_s"]]
     matrix[:, INDEX["cov_rel"]] = cov - cov.max()
     matrix[:, INDEX["bi_rel"]] = bi - bi.max()
+    asking_cov = matrix[:, INDEX["asking_cov_s"]]
+    matrix[:, INDEX["asking_cov_rel"]] = asking_cov - asking_cov.max()
     order = np.argsort(-cov, kind="stable")
     ranks = np.empty(len(cov), dtype=np.float32)
     ranks[order] = np.arange(len(cov), dtype=np.float32)
@@ -290,12 +309,21 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
     return matrix, refs
 
 
+def _names_missing(view: PartView, hit: Hit | None) -> float:
+    """The share of the names the question gives (places, people, organisations) that the chosen sentence's
+    chunk and title never mention: `威海市总工会…` answered from a chunk about another city's union."""
+    if not view.names or hit is None:
+        return 0.0
+    where = hit.chunk.title + hit.chunk.text
+    return sum(1 for name in view.names if name not in where) / len(view.names)
+
+
 # -- question-level features: does the best sentence answer at all? -----------------------------------
 TYPED_ANSWERS = ("number", "date", "person", "place", "org")  # types whose answer is a kind of span (a number, …)
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
     "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
-    "span_top", "span_align", "span_fit",
+    "span_top", "span_align", "span_fit", "names_missing", "focus_unknown",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
@@ -337,6 +365,9 @@ def confidence_features(
             span_top,
             span_align,
             span_fit if view.part.answer_type in TYPED_ANSWERS else 1.0,
+            _names_missing(view, hits[int(best[INDEX["hit_rank"]])] if hits else None),
+            # the question's rarest word occurs nowhere in the index: `火星上有多少个工会？`
+            float(bool(view.focus) and view.focus[0] not in idf),
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,

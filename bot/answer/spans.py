@@ -38,7 +38,8 @@ SPAN_FEATURES = (
     "pos_rel", "sentence_chars",
     "slot_left_match", "slot_right_match", "slot_left_dist", "slot_right_dist", "slot_left_empty",
     "slot_right_empty", "holds_anchor", "after_copula", "after_de", "before_de", "before_deng",
-    "window_left", "window_right", "inside_terms", "type_fit", "head_suffix", "head_inside",
+    "window_left", "window_right", "inside_terms", "type_fit", "head_suffix", "head_inside", "after_head",
+    "work_fit", "q_work",
     *(f"first_{t}" for t in _TAG_GROUPS), *(f"last_{t}" for t in _TAG_GROUPS),
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
@@ -138,6 +139,12 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
                 seen.add((a, b))
                 out.append((Span(a, b, text[a:b]), -1, -1))
     return tuple(out)
+
+
+def _in_title_marks(text: str, a: int, b: int) -> bool:
+    """The span is a name in 《》, with or without the marks."""
+    marked = text[a] == "《" and text[b - 1] == "》"
+    return marked or (a > 0 and b < len(text) and text[a - 1] == "《" and text[b] == "》")
 
 
 def _word_starts(info: SentenceInfo) -> list[int]:
@@ -328,6 +335,11 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
         type_fit,
         np.asarray([_common_suffix(span.text, len(span.text), head, 4) for span, _, _ in keep], dtype=np.float64),
         np.asarray([bool(head) and head in span.text for span, _, _ in keep], dtype=np.float64),
+        # apposition: `常委李强`, `艺名纳豆`, `电影《流浪地球2》`: the asked noun right before the answer
+        np.asarray([bool(head) and head in text[max(0, x - len(head) - 2) : x] for x in a.tolist()], dtype=np.float64),
+        np.asarray([_in_title_marks(text, x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)], dtype=np.float64)
+        * float(view.part.asks_work),
+        np.full(len(a), float(view.part.asks_work)),
     ]
     out = np.zeros((len(keep), len(SPAN_FEATURES)), dtype=np.float32)
     out[:, : len(columns)] = np.stack(columns, axis=1)
