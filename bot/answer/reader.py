@@ -116,9 +116,12 @@ class Scorer:
         if len(x) > 1024:  # bounded memory for big batches (training); a question has a few hundred rows
             return np.concatenate([self.logits(x[k : k + 1024]) for k in range(0, len(x), 1024)])
         node = np.zeros((len(x), len(self.trees)), dtype=np.int64)  # position in each complete tree
+        flat = x.ravel()
+        row_base = (np.arange(len(x), dtype=np.int64) * x.shape[1])[:, None]
         for _ in range(self.depth):
             at = node + self._node_base
-            value = np.take_along_axis(x, self._features_flat.take(at), axis=1)
+            # a flat `take` instead of take_along_axis: the same values, less indexing overhead
+            value = flat.take(row_base + self._features_flat.take(at))
             node = 2 * node + 1 + (value > self._thresholds_flat.take(at))
         return self._leaves_flat.take(node + self._leaf_base).sum(axis=1)
 
