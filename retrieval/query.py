@@ -79,11 +79,16 @@ class Part:
     terms: tuple[str, ...]
 
     @cached_property
+    def _asked(self) -> re.Match[str] | None:
+        """The interrogative itself, found once for `slot` and `asking_terms`."""
+        return _SLOT.search(_plain(self.text))
+
+    @cached_property
     def slot(self) -> tuple[str, str]:
         """The words before and after the interrogative: a sentence that answers often repeats them on
         either side of the answer (bot/answer/spans.py aligns them). Cached: the span features read it for
         every sentence they describe."""
-        match = _SLOT.search(_plain(self.text))
+        match = self._asked
         if not match:
             return self.text.strip(_EDGE), ""
         return self.text[: match.start()].strip(_EDGE), self.text[match.end() :].strip(_EDGE)
@@ -104,10 +109,10 @@ class Part:
         """The words of the clause that holds the interrogative (`…研讨班，开班式是哪位常委主持的` →
         开班式, 常委, 主持): the sentence that answers repeats them, while the other clauses only set the
         scene and may match a neighbouring sentence better."""
-        plain = _plain(self.text)
-        match = _SLOT.search(plain)
+        match = self._asked
         if not match:
             return self.terms
+        plain = _plain(self.text)
         cuts = [m.end() for m in _CLAUSE.finditer(plain[: match.start()])]
         start = cuts[-1] if cuts else 0
         after = _CLAUSE.search(plain, match.end())
@@ -183,10 +188,11 @@ def split_parts(question: str) -> list[str]:
     # `建成多少个乡镇职工之家？目前已经建成多少？`: a later part that ends on its interrogative asks again
     # about the thing the first part named after its own last interrogative
     thing = parts[0][asked[-1].end() :].rstrip(_EDGE) if asked else ""
+    kind = answer_type(parts[0])
     out = [parts[0]]
     for p in parts[1:]:
         p = p if subject in p else subject + p
-        if thing and answer_type(p) == answer_type(parts[0]) and _ends_asking(p):
+        if thing and answer_type(p) == kind and _ends_asking(p):
             p = p.rstrip(_EDGE) + thing
         out.append(p)
     return out

@@ -11,7 +11,7 @@ warm question only pays for the comparisons.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -174,12 +174,13 @@ def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: f
     )
 
 
-def _coverage(view: PartView, terms: frozenset[str] | set[str], total: float) -> float:
-    return sum(w for t, w in zip(view.terms, view.weights, strict=True) if t in terms) / total
-
-
-def _coverage_of(weighted: list[tuple[str, float]], terms: frozenset[str] | set[str], total: float) -> float:
+def _coverage_of(weighted: Iterable[tuple[str, float]], terms: frozenset[str] | set[str], total: float) -> float:
+    """The (idf-)weighted share of `weighted`'s words that occur in `terms`."""
     return sum(w for t, w in weighted if t in terms) / total
+
+
+def _coverage(view: PartView, terms: frozenset[str] | set[str], total: float) -> float:
+    return _coverage_of(zip(view.terms, view.weights, strict=True), terms, total)
 
 
 def _frac(grams: frozenset[str], found: frozenset[str] | set[str]) -> float:
