@@ -33,6 +33,15 @@ def test_readme_question_is_answered_with_its_number(seed_service):
     _check_citations(answer)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss of the learned answer step (issue 8): the span ranker scores 14家 (the city's list) "
+    "just above 22家 (the province's, which is asked), 4.08 vs 3.89",
+)
+def test_readme_question_leads_with_its_number(seed_service):
+    assert seed_service.ask("吉安市有多少家单位入选全省“六有六规范”工会示范点？").short_answer == "22家"
+
+
 @pytest.mark.parametrize(
     "question, expected",
     [
