@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -123,12 +124,22 @@ def test_unknown_path_and_method_are_json_errors(client):
 def test_request_id_is_echoed_and_logged(client, caplog):
     with caplog.at_level(logging.INFO, logger="qabot.http.access"):
         r = client.post("/ask", json={"question": QUESTION}, headers={"X-Request-ID": "trace-123"})
-    assert r.headers["x-request-id"] == "trace-123"
-    fields = [rec.fields for rec in caplog.records if getattr(rec, "fields", None)]
-    entry = next(f for f in fields if f["request_id"] == "trace-123")
+        assert r.headers["x-request-id"] == "trace-123"
+        # The server thread logs after the last body byte is sent, so the client may read the
+        # response first: wait for the line rather than race it.
+        deadline = time.monotonic() + 5
+        while True:
+            fields = [rec.fields for rec in caplog.records if getattr(rec, "fields", None)]
+            entry = next((f for f in fields if f["request_id"] == "trace-123"), None)
+            if entry is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    assert entry is not None, "no access-log line for the request"
     assert entry["method"] == "POST" and entry["path"] == "/ask" and entry["status"] == 200
     assert entry["latency_ms"] >= 0
-    line = json.loads(JsonLogFormatter().format(next(rec for rec in caplog.records if rec.fields is entry)))
+    line = json.loads(
+        JsonLogFormatter().format(next(rec for rec in caplog.records if getattr(rec, "fields", None) is entry))
+    )
     assert line["request_id"] == "trace-123" and line["status"] == 200
 
 
