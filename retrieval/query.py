@@ -37,16 +37,19 @@ _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"哪家|哪个(?:公司|机构|组织|单位|部门|团体|学校|大学|球队|队)|什么(?:公司|机构|组织|单位|部门)|哪所|哪支"
         ),
     ),
-    ("number", re.compile(r"多少|几(?!乎)|多大|多长|多高|多久|多重|多远|多深|多宽|多快|百分之几|比例|数量")),
-    ("list", re.compile(r"哪些|有什么|有哪|分别")),
+    ("number", re.compile(r"多少|(?<!哪)几(?!乎)|多大|多长|多高|多久|多重|多远|多深|多宽|多快|百分之几|比例|数量")),
+    ("list", re.compile(r"哪些|哪几|有什么|有哪|分别")),
     ("reason", re.compile(r"(?<![称作成叫名之])为什么|为何|什么原因|原因|为了什么|怎么会|何以")),
 )
 # Any interrogative: marks a clause as a part of the question (not just context).
 _ASKING = re.compile("|".join(p.pattern for _, p in _TYPE_PATTERNS) + r"|什么|哪|怎样|怎么|如何|是否|吗")
 # The interrogative itself: where a statement puts the answer (`投入了多少专项经费` → `投入了720万元专项经费`).
+# A count takes its classifier (`多少家单位` → 家): the answer holds it (`22家`) and the words after it
+# (`单位入选…`) are what the answering sentence repeats after the answer.
+_CLASSIFIERS = "个位家份名项次种条届所座处户批件台辆只张本部场块间支艘架篇首期轮人元年月日天号"
 _SLOT = re.compile(
-    r"什么(?:时候|地方|人|样)?|哪(?:一?[年天日个位座家所支种些里儿国条艘本部只件首张项名次届场间块片类])?|哪一|谁|多少"
-    r"|几[个位年月日号次种条名项届]?|多[大长高久重远深宽快]|何(?:时|地|处|人|年)?|怎样|怎么|如何"
+    r"什么(?:时候|地方|人|样)?|哪(?:一?[年天日个位座家所支种些里儿国条艘本部只件首张项名次届场间块片类])?|哪一|谁"
+    rf"|(?:多少|几)[{_CLASSIFIERS}]?|多[大长高久重远深宽快]|何(?:时|地|处|人|年)?|怎样|怎么|如何"
     r"|(?<![称作成叫名之])为什么|为何"
 )
 _EDGE = "？?！!。，,；;：:\"'“”‘’ \t\n"
@@ -187,7 +190,7 @@ def split_parts(question: str) -> list[str]:
     asked = list(_SLOT.finditer(_plain(parts[0])))
     # `建成多少个乡镇职工之家？目前已经建成多少？`: a later part that ends on its interrogative asks again
     # about the thing the first part named after its own last interrogative
-    thing = parts[0][asked[-1].end() :].rstrip(_EDGE) if asked else ""
+    thing = parts[0][_root_end(asked[-1]) :].rstrip(_EDGE) if asked else ""
     kind = answer_type(parts[0])
     out = [parts[0]]
     for p in parts[1:]:
@@ -196,6 +199,13 @@ def split_parts(question: str) -> list[str]:
             p = p.rstrip(_EDGE) + thing
         out.append(p)
     return out
+
+
+def _root_end(match: re.Match[str]) -> int:
+    """Where the interrogative ends without its classifier: `建成多少个职工之家` → before 个."""
+    word = match.group(0)
+    counted = word[:-1] in ("多少", "几") and word[-1] in _CLASSIFIERS
+    return match.end() - 1 if counted else match.end()
 
 
 def _ends_asking(text: str) -> bool:

@@ -116,3 +116,9 @@ def test_a_swapped_attribute_is_not_carried() -> None:
     carried = analyse("二等奖是哪个代表队？", history).carried
     assert "一等奖" not in carried, "二等奖 takes 一等奖's place: searching for it finds the old answer"
     assert "人社" in carried or "海北" in carried
+
+
+def test_a_count_takes_its_classifier_into_the_slot() -> None:
+    part = analyse("吉安市有多少家单位入选全省“六有六规范”工会示范点？").parts[0]
+    assert part.slot == ("吉安市有", "单位入选全省“六有六规范”工会示范点")
+    assert analyse("青海省总工会2023年计划投入多少专项经费？").parts[0].slot[1] == "专项经费"

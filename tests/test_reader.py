@@ -157,3 +157,17 @@ def test_words_an_earlier_turn_supplies_weigh_less_than_the_questions_own() -> N
     assert weights["劳模"] == 2.0
     carried = [t for t in view.terms if t not in query.parts[0].terms]
     assert carried and all(weights[t] == 2.0 * CARRIED_WEIGHT for t in carried)
+
+
+def test_the_words_beside_the_interrogative_align_softly_with_the_words_beside_a_span() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+    from bot.answer.spans import SPAN_FEATURES, span_features
+
+    query = analyse("吉安市有多少家单位入选全省“六有六规范”工会示范点？")
+    view = part_view(query, 0, {t: 2.0 for t in query.terms}, 2.0)
+    info = analyse_sentence(
+        "吉安市总工会日前发布的22家全省“六有六规范”工会示范点、14家全市“六有六规范”工会示范点的名单"
+    )
+    rows, spans = span_features(view, info)
+    right = {span.text: row[SPAN_FEATURES.index("slot_right_soft")] for row, span in zip(rows, spans, strict=True)}
+    assert right["22家"] > right["14家"] > 0.0

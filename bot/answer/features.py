@@ -31,6 +31,28 @@ _DATE = re.compile(
 _QUOTE = re.compile(r"[“「『《][^”」』》]{1,40}[”」』》]")
 _REASON = re.compile(r"因为|由于|为了|因此|所以|以便|旨在|目的|原因|导致|使得|从而|是为|为此|之所以")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_DIGIT = re.compile(r"[0-9０-９]")
+_NUMERAL_TAGS = ("m", "t")  # numerals and time words: 七百, 十八个, 十月
+
+
+def numeric_mask(text: str, tagged: Sequence[tuple[str, str]]) -> tuple[bool, ...]:
+    """Which characters belong to a number. A digit always does; a Chinese numeral only inside a word the
+    tagger calls a numeral or a time (`十八个`, `七百`), not inside a name or a noun (`四川省`, `二十大`,
+    `两地`). Without the tags, a 多少 question found a number in `四川省` and led with it."""
+    mask = [bool(_DIGIT.match(ch)) for ch in text]
+    at = 0
+    for word, tag in tagged:
+        if tag.startswith(_NUMERAL_TAGS):
+            for k in range(at, min(at + len(word), len(mask))):
+                mask[k] = mask[k] or bool(_NUMBER.match(text[k]))
+        at += len(word)
+    return tuple(mask)
+
+
+def numbers_in(text: str, mask: Sequence[bool]) -> frozenset[str]:
+    return frozenset(m.group(0) for m in _NUMBER.finditer(text) if mask[m.start()])
+
+
 _ASKED_UNIT = re.compile(r"(?:多少|几)个?([\u4e00-\u9fff])")
 _PUNCT = re.compile(r"[\s\W_]+")
 _ASKING_WORDS = re.compile("|".join(sorted(QUESTION_WORDS, key=len, reverse=True)))
@@ -63,6 +85,7 @@ class SentenceInfo:
     chars: frozenset[str]
     tagged: tuple[tuple[str, str], ...]
     numbers: frozenset[str]
+    numeric: tuple[bool, ...]  # per character: part of a number (numeric_mask)
     persons: frozenset[str]
     places: frozenset[str]
     orgs: frozenset[str]
@@ -92,7 +115,8 @@ def char_ngrams(text: str, n: int) -> set[str]:
 def analyse_sentence(text: str, start: int = 0, end: int | None = None) -> SentenceInfo:
     tagged = tuple((w, t) for w, t in rjieba.tag(text))
     norm = normalise(text)
-    units = tuple(m.group(0)[-1] for m in _NUM_UNIT.finditer(text))
+    numeric = numeric_mask(text, tagged)
+    units = tuple(m.group(0)[-1] for m in _NUM_UNIT.finditer(text) if numeric[m.start()])
     return SentenceInfo(
         start=start,
         end=len(text) + start if end is None else end,
@@ -102,7 +126,8 @@ def analyse_sentence(text: str, start: int = 0, end: int | None = None) -> Sente
         bigrams=frozenset(norm[k : k + 2] for k in range(len(norm) - 1)),
         chars=frozenset(c for c in norm if _HAN.match(c)),
         tagged=tagged,
-        numbers=frozenset(_NUMBER.findall(text)),
+        numbers=numbers_in(text, numeric),
+        numeric=numeric,
         persons=frozenset(w for w, t in tagged if t.startswith("nr") and len(w) >= 2),
         places=frozenset(w for w, t in tagged if t.startswith("ns") and len(w) >= 2),
         orgs=frozenset(w for w, t in tagged if t.startswith("nt") and len(w) >= 2),
@@ -166,7 +191,7 @@ def part_view(query: Query, index: int, idf: Mapping[str, float], unknown_idf: f
         trigrams=frozenset(char_ngrams(text, 3)),
         chars=frozenset(c for c in normalise(text) if _HAN.match(c)),
         focus=focus[:3],
-        numbers=frozenset(_NUMBER.findall(part.text)),
+        numbers=numbers_in(part.text, numeric_mask(part.text, rjieba.tag(part.text))),
         words=frozenset(w for w, _ in query.tagged) | frozenset(query.carried),
         unit=unit.group(1) if unit else None,
         is_list=query.is_list,
@@ -322,12 +347,23 @@ def _names_missing(view: PartView, hit: Hit | None) -> float:
     return sum(1 for name in view.names if name not in where) / len(view.names)
 
 
+def _missing_weight(view: PartView, hit: Hit | None) -> float:
+    """The idf-weighted share of the question's words that the chosen sentence's chunk and title never
+    mention. A word the index never saw weighs most: `火星上有多少个工会？` over union news finds 工会 and a
+    count, but nothing about 火星."""
+    if hit is None or not view.terms:
+        return 0.0
+    where = (hit.chunk.title + hit.chunk.text).lower()
+    total = sum(view.weights) or 1.0
+    return sum(w for t, w in zip(view.terms, view.weights, strict=True) if t.lower() not in where) / total
+
+
 # -- question-level features: does the best sentence answer at all? -----------------------------------
 TYPED_ANSWERS = ("number", "date", "person", "place", "org")  # types whose answer is a kind of span (a number, …)
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
     "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
-    "span_top", "span_align", "span_fit", "names_missing", "focus_unknown",
+    "span_top", "span_align", "span_fit", "names_missing", "focus_unknown", "missing_weight",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
@@ -352,6 +388,7 @@ def confidence_features(
     others = np.delete(logits, at)
     second = float(others.max()) if len(others) else -10.0
     unknown = sum(1 for t in view.terms if t not in idf) / max(1, len(view.terms))
+    chosen_hit = hits[int(best[INDEX["hit_rank"]])] if hits else None
     return np.asarray(
         [
             float(logits[at]),
@@ -369,9 +406,10 @@ def confidence_features(
             span_top,
             span_align,
             span_fit if view.part.answer_type in TYPED_ANSWERS else 1.0,
-            _names_missing(view, hits[int(best[INDEX["hit_rank"]])] if hits else None),
+            _names_missing(view, chosen_hit),
             # no content word of the question occurs in the index (`focus` sorts an unknown word last)
             float(bool(view.focus) and view.focus[0] not in idf),
+            _missing_weight(view, chosen_hit),
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,

@@ -17,12 +17,16 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _NUMBER, _PUNCT, PartView, SentenceInfo, normalise
+from .features import _DATE, _PUNCT, PartView, SentenceInfo, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
 MAX_CLAUSES = 6
 WINDOW = 12  # characters either side of a span in which the question's own words are counted
+# A soft version of the exact slot match: the share of the question's bigrams next to its interrogative that
+# the sentence repeats next to the span, on the same side (`多少家单位入选全省…` against `22家全省…` and
+# `14家全市…`: the exact match is 0 for both, the right-hand share 4/7 against 2/7).
+ALIGN = 8
 _CLAUSE_CUT = re.compile(r"[，,；;：:]")
 _STOP = re.compile(r"[，,。；;！!？?：:\n]")
 _OPEN = "“「『《（(【〈"
@@ -39,7 +43,7 @@ SPAN_FEATURES = (
     "slot_left_match", "slot_right_match", "slot_left_dist", "slot_right_dist", "slot_left_empty",
     "slot_right_empty", "holds_anchor", "after_copula", "after_de", "before_de", "before_deng",
     "window_left", "window_right", "inside_terms", "type_fit", "head_suffix", "head_inside", "after_head",
-    "work_fit", "q_work",
+    "work_fit", "q_work", "slot_left_soft", "slot_right_soft",
     *(f"first_{t}" for t in _TAG_GROUPS), *(f"last_{t}" for t in _TAG_GROUPS),
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
@@ -159,6 +163,20 @@ def _bigram_hits(text: str, grams: frozenset[str]) -> float:
     return sum(1 for k in range(len(norm) - 1) if norm[k : k + 2] in grams) / 3.0
 
 
+def _side_grams(side: str, at_end: bool) -> frozenset[str]:
+    """Bigrams of the question's words next to the interrogative, on one side (8 characters)."""
+    norm = normalise(side)
+    norm = norm[-ALIGN:] if at_end else norm[:ALIGN]
+    return frozenset(norm[k : k + 2] for k in range(len(norm) - 1))
+
+
+def _share(window: str, grams: frozenset[str]) -> float:
+    if not grams:
+        return 0.0
+    norm = normalise(window)
+    return len({norm[k : k + 2] for k in range(len(norm) - 1)} & grams) / len(grams)
+
+
 def _prefix(flags: list[bool] | list[int]) -> np.ndarray:
     """Counts before each position: a span [a, b) holds `out[b] - out[a]`."""
     return np.concatenate([[0], np.cumsum(np.asarray(flags, dtype=np.int64))])
@@ -198,7 +216,7 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     q_chars = set(q_text)
     norm_text = "".join(lowered)
     in_q = _prefix([sum(1 for c in low if c in q_chars) for low in lowered])
-    numeric = _prefix([bool(_NUMBER.match(ch)) for ch in text])
+    numeric = _prefix(list(info.numeric))
     marks = _prefix([ch in "、和" for ch in text])
     date_spans = [(m.start(), m.end()) for m in _DATE.finditer(text)]
     # where the question's words sit in the sentence: an answer is usually right next to them
@@ -229,6 +247,7 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     slot = view.part.slot
     head = view.part.head  # `哪一条河` → 河: `淡水河` ends with it
     left_anchor, right_anchor = _anchors(slot)
+    left_grams, right_grams = _side_grams(slot[0], True), _side_grams(slot[1], False)
     left_ends = sorted(m.end() for m in re.finditer(re.escape(left_anchor), text)) if left_anchor else []
     right_starts = sorted(m.start() for m in re.finditer(re.escape(right_anchor), text)) if right_anchor else []
 
@@ -246,8 +265,9 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
             float(before != "" and before in "是为"),
             float(before != "" and before in _OPEN),
             float(a < size and text[a] in _OPEN),
-            float(a < size and bool(_NUMBER.match(text[a]))),
+            float(a < size and info.numeric[a]),
             float(before == "的"),
+            _share(text[max(0, a - ALIGN - 2) : a], left_grams),
         )
 
     def at_end(b: int) -> tuple[float, ...]:
@@ -266,6 +286,7 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
             float(bool(view.unit) and text[max(0, b - len(view.unit or "")) : b] == view.unit),
             float(after == "的"),
             float(after == "等"),
+            _share(text[b : b + ALIGN + 2], right_grams),
         )
 
     a = np.asarray([span.start for span, _, _ in keep])
@@ -340,6 +361,8 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
         np.asarray([_in_title_marks(text, x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)], dtype=np.float64)
         * float(view.part.asks_work),
         np.full(len(a), float(view.part.asks_work)),
+        left[a, 11],
+        right[b, 11],
     ]
     out = np.zeros((len(keep), len(SPAN_FEATURES)), dtype=np.float32)
     out[:, : len(columns)] = np.stack(columns, axis=1)
