@@ -112,16 +112,32 @@ class Part:
         """The words of the clause that holds the interrogative (`…研讨班，开班式是哪位常委主持的` →
         开班式, 常委, 主持): the sentence that answers repeats them, while the other clauses only set the
         scene and may match a neighbouring sentence better."""
+        if not self._asked:
+            return self.terms
+        left, right = self._clause
+        own = set(_terms(left + self.text[self._asked.start() : self._asked.end()] + right))
+        return tuple(t for t in self.terms if t in own)
+
+    @cached_property
+    def _clause(self) -> tuple[str, str]:
+        """The text of the interrogative's clause before and after it (empty when nothing is asked)."""
         match = self._asked
         if not match:
-            return self.terms
+            return "", ""
         plain = _plain(self.text)
         cuts = [m.end() for m in _CLAUSE.finditer(plain[: match.start()])]
-        start = cuts[-1] if cuts else 0
         after = _CLAUSE.search(plain, match.end())
-        clause = self.text[start : after.start() if after else len(self.text)]
-        own = set(_terms(clause))
-        return tuple(t for t in self.terms if t in own)
+        return self.text[cuts[-1] if cuts else 0 : match.start()], self.text[
+            match.end() : after.start() if after else len(self.text)
+        ]
+
+    @cached_property
+    def near_words(self) -> tuple[str, ...]:
+        """The two content words on each side of the interrogative, inside its clause (`…战略合作协议有效期
+        是几年` → 协议, 有效期): the attribute asked about. An on-topic question the articles cannot answer
+        usually matches everything but these (the agreement is reported, its term is not)."""
+        left, right = self._clause
+        return tuple(dict.fromkeys(_content_words(left)[-2:] + _content_words(right)[:2]))
 
     @cached_property
     def asks_work(self) -> bool:
@@ -283,6 +299,14 @@ def analyse(question: str, history: Sequence[Any] | None = None, idf: Mapping[st
     focus = tuple(sorted(dict.fromkeys(content), key=lambda w: -idf.get(w, 0.0)))
     search_text = (" ".join(carried) + " " + text).strip() if carried else text
     return Query(text, search_text, parts[0].answer_type, parts, terms, focus, tagged, carried)
+
+
+def _content_words(text: str) -> list[str]:
+    return [
+        w
+        for w, t in rjieba.tag(text)
+        if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS
+    ]
 
 
 def entity_words(tagged: Sequence[tuple[str, str]]) -> set[str]:

@@ -122,3 +122,10 @@ def test_a_count_takes_its_classifier_into_the_slot() -> None:
     part = analyse("吉安市有多少家单位入选全省“六有六规范”工会示范点？").parts[0]
     assert part.slot == ("吉安市有", "单位入选全省“六有六规范”工会示范点")
     assert analyse("青海省总工会2023年计划投入多少专项经费？").parts[0].slot[1] == "专项经费"
+
+
+def test_near_words_are_the_attribute_next_to_the_interrogative() -> None:
+    part = analyse("洛阳市总工会和成都市总工会签订的战略合作协议有效期是几年？").parts[0]
+    assert part.near_words == ("协议", "有效期")
+    assert "专项经费" in analyse("青海省总工会2023年计划投入多少专项经费？").parts[0].near_words
+    assert analyse("请介绍一下").parts[0].near_words == ()  # nothing is asked

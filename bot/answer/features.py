@@ -65,7 +65,7 @@ FEATURES = (
     *(f"q_{t}" for t in ANSWER_TYPES),
     "s_number_new", "s_num_unit", "s_date", "s_person_new", "s_place_new", "s_org_new",
     "s_quote", "s_list_sep", "s_reason", "type_match", "new_frac", "unit_match", "q_is_list",
-    "part_index", "parts", "work_fit", "asking_cov_s", "asking_cov_rel", "head_s",
+    "part_index", "parts", "work_fit", "asking_cov_s", "asking_cov_rel", "head_s", "near_s",
 )  # fmt: skip
 INDEX = {name: k for k, name in enumerate(FEATURES)}
 # Words an earlier turn supplies count half of the question's own (no effect on a first question). On the
@@ -231,6 +231,7 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
     type_onehot = [1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES]
     q_len = float(len(view.part.text))
     asking_set = set(view.part.asking_terms)
+    near = view.part.near_words
     asking = [(t, w) for t, w in zip(view.terms, view.weights, strict=True) if t in asking_set]
     asking_total = sum(w for _, w in asking) or 1.0
     head = view.part.head
@@ -320,6 +321,7 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
                     _coverage_of(asking, s.terms, asking_total),
                     0.0,  # asking_cov_rel, filled below
                     float(bool(head) and head in s.text),
+                    sum(1 for w in near if w.lower() in s.norm) / len(near) if near else 1.0,
                 ]
             )
             refs.append(SentenceRef(rank, k, s))
@@ -363,7 +365,7 @@ TYPED_ANSWERS = ("number", "date", "person", "place", "org")  # types whose answ
 CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
     "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
-    "span_top", "span_align", "span_fit", "names_missing", "focus_unknown", "missing_weight",
+    "span_top", "span_align", "span_fit", "names_missing", "focus_unknown", "missing_weight", "best_near_s",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
@@ -410,6 +412,7 @@ def confidence_features(
             # no content word of the question occurs in the index (`focus` sorts an unknown word last)
             float(bool(view.focus) and view.focus[0] not in idf),
             _missing_weight(view, chosen_hit),
+            best[INDEX["near_s"]],
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,
