@@ -171,3 +171,16 @@ def test_the_words_beside_the_interrogative_align_softly_with_the_words_beside_a
     rows, spans = span_features(view, info)
     right = {span.text: row[SPAN_FEATURES.index("slot_right_soft")] for row, span in zip(rows, spans, strict=True)}
     assert right["22家"] > right["14家"] > 0.0
+
+
+def test_a_list_answer_takes_the_whole_enumeration() -> None:
+    from bot.answer.features import analyse_sentence
+    from bot.answer.spans import whole_enumeration
+
+    text = "并在广州、上海、海口联合举办青粤、青沪、青琼拉面技能竞赛"
+    info = analyse_sentence(text)
+    start = text.index("上海")
+    a, b = whole_enumeration(info, start, start + 2)
+    assert text[a:b] == "广州、上海、海口"
+    plain = "投入300多万元资金，连续举办三届竞赛"
+    assert whole_enumeration(analyse_sentence(plain), 2, 9) == (2, 9)  # no enumeration: unchanged

