@@ -674,13 +674,15 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
             continue
         logits = r.spans.logits(span_rows)
         k = int(np.argmax(logits))
+        a, b = reader.short_span(view, best.info, spans[k])
+        text = best.info.text[a:b]  # what the reader would show
         found.append(
             (
                 view.part.answer_type,
                 (float(logits[k]), span_fits(view, span_rows[k])),
-                f1(case.answers, spans[k].text),
-                exact(case.answers, spans[k].text),
-                len(spans[k].text) <= MAX_SHORT_CHARS,
+                f1(case.answers, text),
+                exact(case.answers, text),
+                len(text) <= MAX_SHORT_CHARS,
             )
         )
     from sklearn.linear_model import LogisticRegression

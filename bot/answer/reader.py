@@ -28,6 +28,7 @@ from .features import (
     CONFIDENCE_FEATURES,
     FEATURES,
     PartView,
+    SentenceInfo,
     SentenceRef,
     confidence_features,
     part_view,
@@ -193,6 +194,14 @@ class Reader:
             return False
         return probability >= self.span_min_by_type.get(answer_type, self.span_min)
 
+    @staticmethod
+    def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
+        """Where the short answer lies in the sentence: the top span, grown over its whole enumeration when
+        the question asks for a list. The trainer chooses thresholds on exactly this text."""
+        if view.is_list:
+            return whole_enumeration(info, span.start, span.end)
+        return span.start, span.end
+
     def with_idf(self, idf: Mapping[str, float]) -> Reader:
         """The same models with the document frequencies of another index (cheap: models are shared)."""
         other = object.__new__(Reader)
@@ -255,9 +264,7 @@ class Reader:
             text: str | None = None
             if pick.spans:
                 k = int(np.argmax(pick.span_logits))
-                a, b = pick.spans[k].start, pick.spans[k].end
-                if view.is_list:
-                    a, b = whole_enumeration(info, a, b)
+                a, b = self.short_span(view, info, pick.spans[k])
                 best_spans.append(info.text[a:b])
                 probability = self.span_probability(float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]))
                 if self.shows(view.part.answer_type, probability, info.text[a:b]):
