@@ -184,3 +184,12 @@ def test_a_list_answer_takes_the_whole_enumeration() -> None:
     assert text[a:b] == "广州、上海、海口"
     plain = "投入300多万元资金，连续举办三届竞赛"
     assert whole_enumeration(analyse_sentence(plain), 2, 9) == (2, 9)  # no enumeration: unchanged
+
+
+def test_a_chinese_numeral_is_a_number_only_inside_a_numeral_word() -> None:
+    from bot.answer.features import analyse_sentence
+
+    info = analyse_sentence("河南省洛阳市总工会、四川省成都市总工会签订两地工会战略合作协议,投入七百二十万元。")
+    assert info.numbers == frozenset({"七百二十万"}) and info.units == ("元",)
+    assert not any(info.numeric[info.text.index("四川") : info.text.index("四川") + 2])
+    assert analyse_sentence("共建成28个服务站").numbers == frozenset({"28"})
