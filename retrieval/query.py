@@ -9,7 +9,7 @@ learned by the answer model (bot/answer), trained on DRCD and CMRC 2018 trial.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -137,7 +137,7 @@ class Part:
         是几年` → 协议, 有效期): the attribute asked about. An on-topic question the articles cannot answer
         usually matches everything but these (the agreement is reported, its term is not)."""
         left, right = self._clause
-        return tuple(dict.fromkeys(_content_words(left)[-2:] + _content_words(right)[:2]))
+        return tuple(dict.fromkeys(_content_words(rjieba.tag(left))[-2:] + _content_words(rjieba.tag(right))[:2]))
 
     @cached_property
     def asks_work(self) -> bool:
@@ -293,19 +293,15 @@ def analyse(question: str, history: Sequence[Any] | None = None, idf: Mapping[st
     parts = tuple(Part(p, answer_type(p), _terms(p)) for p in split_parts(text))
     terms = tuple(dict.fromkeys(_terms(text) + tuple(t for c in carried for t in _terms(c) or (c,))))
     idf = idf or {}
-    content = [
-        w for w, t in tagged if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS
-    ]
-    focus = tuple(sorted(dict.fromkeys(content), key=lambda w: -idf.get(w, 0.0)))
+    focus = tuple(sorted(dict.fromkeys(_content_words(tagged)), key=lambda w: -idf.get(w, 0.0)))
     search_text = (" ".join(carried) + " " + text).strip() if carried else text
     return Query(text, search_text, parts[0].answer_type, parts, terms, focus, tagged, carried)
 
 
-def _content_words(text: str) -> list[str]:
+def _content_words(tagged: Iterable[tuple[str, str]]) -> list[str]:
+    """What a question is about, in order: its nouns, verbs, adjectives… of two characters or more."""
     return [
-        w
-        for w, t in rjieba.tag(text)
-        if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS
+        w for w, t in tagged if len(w) >= 2 and _HAN.search(w) and w not in QUESTION_WORDS and t[:1] in _CONTENT_POS
     ]
 
 

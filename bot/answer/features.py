@@ -340,22 +340,21 @@ def sentence_features(view: PartView, hits: Sequence[Hit]) -> tuple[np.ndarray, 
     return matrix, refs
 
 
-def _names_missing(view: PartView, hit: Hit | None) -> float:
+def _names_missing(view: PartView, where: str | None) -> float:
     """The share of the names the question gives (places, people, organisations) that the chosen sentence's
-    chunk and title never mention: `威海市总工会…` answered from a chunk about another city's union."""
-    if not view.names or hit is None:
+    chunk and title (`where`) never mention: `威海市总工会…` answered from a chunk about another city's union."""
+    if not view.names or where is None:
         return 0.0
-    where = hit.chunk.title + hit.chunk.text
     return sum(1 for name in view.names if name not in where) / len(view.names)
 
 
-def _missing_weight(view: PartView, hit: Hit | None) -> float:
-    """The idf-weighted share of the question's words that the chosen sentence's chunk and title never
-    mention. A word the index never saw weighs most: `火星上有多少个工会？` over union news finds 工会 and a
-    count, but nothing about 火星."""
-    if hit is None or not view.terms:
+def _missing_weight(view: PartView, where: str | None) -> float:
+    """The idf-weighted share of the question's words that the chosen sentence's chunk and title (`where`)
+    never mention. A word the index never saw weighs most: `火星上有多少个工会？` over union news finds 工会
+    and a count, but nothing about 火星."""
+    if where is None or not view.terms:
         return 0.0
-    where = (hit.chunk.title + hit.chunk.text).lower()
+    where = where.lower()
     total = sum(view.weights) or 1.0
     return sum(w for t, w in zip(view.terms, view.weights, strict=True) if t.lower() not in where) / total
 
@@ -390,7 +389,8 @@ def confidence_features(
     others = np.delete(logits, at)
     second = float(others.max()) if len(others) else -10.0
     unknown = sum(1 for t in view.terms if t not in idf) / max(1, len(view.terms))
-    chosen_hit = hits[int(best[INDEX["hit_rank"]])] if hits else None
+    hit = hits[int(best[INDEX["hit_rank"]])] if hits else None
+    where = hit.chunk.title + hit.chunk.text if hit else None  # the chosen sentence's chunk and title
     return np.asarray(
         [
             float(logits[at]),
@@ -408,10 +408,10 @@ def confidence_features(
             span_top,
             span_align,
             span_fit if view.part.answer_type in TYPED_ANSWERS else 1.0,
-            _names_missing(view, chosen_hit),
+            _names_missing(view, where),
             # no content word of the question occurs in the index (`focus` sorts an unknown word last)
             float(bool(view.focus) and view.focus[0] not in idf),
-            _missing_weight(view, chosen_hit),
+            _missing_weight(view, where),
             best[INDEX["near_s"]],
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],

@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _PUNCT, PartView, SentenceInfo, normalise
+from .features import _DATE, _PUNCT, PartView, SentenceInfo, char_ngrams, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
@@ -203,15 +203,11 @@ def _bigram_hits(text: str, grams: frozenset[str]) -> float:
 def _side_grams(side: str, at_end: bool) -> frozenset[str]:
     """Bigrams of the question's words next to the interrogative, on one side (8 characters)."""
     norm = normalise(side)
-    norm = norm[-ALIGN:] if at_end else norm[:ALIGN]
-    return frozenset(norm[k : k + 2] for k in range(len(norm) - 1))
+    return frozenset(char_ngrams(norm[-ALIGN:] if at_end else norm[:ALIGN], 2))
 
 
 def _share(window: str, grams: frozenset[str]) -> float:
-    if not grams:
-        return 0.0
-    norm = normalise(window)
-    return len({norm[k : k + 2] for k in range(len(norm) - 1)} & grams) / len(grams)
+    return len(char_ngrams(window, 2) & grams) / len(grams) if grams else 0.0
 
 
 def _prefix(flags: list[bool] | list[int]) -> np.ndarray:
