@@ -99,13 +99,17 @@ class Part:
     @cached_property
     def head(self) -> str:
         """The noun the interrogative asks about (`哪一条河的支流` → `河`, `以什么模式经营` → `模式`): an
-        answer often ends with it (`淡水河`, `…转移模式`)."""
-        after = self.slot[1].lstrip("的是了")
-        for word, tag in rjieba.tag(after[:8]):
-            if tag[:1] in ("q", "m"):  # a classifier: `多少个岗位` asks about 岗位
+        answer often ends with it (`淡水河`, `…转移模式`). A Chinese noun phrase ends with its head, so it is
+        the last of the nouns that follow the interrogative (`哪位中央政治局常委` → 常委, not 中央;
+        `几位青海籍拉面人` → 人, not 青海)."""
+        head = ""
+        for word, tag in rjieba.tag(self.slot[1].lstrip("的是了")):
+            if not head and tag[:1] in ("q", "m"):  # a classifier: `多少个岗位` asks about 岗位
                 continue
-            return word if tag.startswith("n") and _HAN.search(word) else ""
-        return ""
+            if not (tag.startswith("n") and _HAN.search(word)):
+                break
+            head = word
+        return head
 
     @cached_property
     def asking_terms(self) -> tuple[str, ...]:

@@ -129,3 +129,10 @@ def test_near_words_are_the_attribute_next_to_the_interrogative() -> None:
     assert part.near_words == ("协议", "有效期")
     assert "专项经费" in analyse("青海省总工会2023年计划投入多少专项经费？").parts[0].near_words
     assert analyse("请介绍一下").parts[0].near_words == ()  # nothing is asked
+
+
+def test_the_asked_noun_is_the_last_noun_of_its_phrase() -> None:
+    """Chinese noun phrases end with their head: `几位青海籍拉面人` asks about 人, not 青海."""
+    assert analyse("有几位青海籍拉面人当选了深圳市人大代表？").parts[0].head == "人"
+    assert analyse("青海省总工会组建了哪些工会联合会？").parts[0].head == "联合会"
+    assert analyse("哪一条河的支流最长？").parts[0].head == "河"  # 的 ends the phrase

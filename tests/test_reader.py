@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.answer.reader import MODEL_PATH, ModelFileError, Reader, index_idf, load_reader
@@ -25,6 +26,8 @@ def test_shipped_model_is_plain_json_and_records_its_training_data() -> None:
     assert 0.0 < spec["suggested_min_confidence"] < 1.0
     for part in ("sentence_model", "span_model", "confidence_model"):
         assert spec[part]["kind"] in ("trees", "logistic")
+    if "sentence_judge" in spec:  # a ranking sentence model ships with the pointwise one the confidence reads
+        assert spec["sentence_judge"]["kind"] == "trees" and "calibration" in spec["sentence_model"]
     assert len(raw) < 5_000_000
 
 
@@ -193,3 +196,30 @@ def test_a_chinese_numeral_is_a_number_only_inside_a_numeral_word() -> None:
     assert info.numbers == frozenset({"七百二十万"}) and info.units == ("元",)
     assert not any(info.numeric[info.text.index("四川") : info.text.index("四川") + 2])
     assert analyse_sentence("共建成28个服务站").numbers == frozenset({"28"})
+
+
+def test_a_scans_spaces_around_a_number_neither_cut_the_span_nor_show_in_the_short_answer() -> None:
+    from bot.answer.features import analyse_sentence
+    from bot.answer.spans import candidate_spans, shown_text
+
+    info = analyse_sentence("全年组织技术工人 100.5 万人次。")
+    assert "100.5 万人次" in {span.text for span, _, _ in candidate_spans(info)}
+    assert shown_text("100.5 万人次") == "100.5万人次"
+    assert shown_text("New York 时报") == "New York时报"  # spaces between Latin words stay
+
+
+def test_a_ranking_model_is_scaled_into_probabilities_without_changing_its_order() -> None:
+    sys.path.insert(0, str(BENCH))
+    from train_answerer import _logits, fit_lightgbm, platt
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(600, 3))
+    labels = (rows[:, 0] + 0.5 * rng.normal(size=600) > 1.0).astype(np.float32)
+    ranking = {"objective": "lambdarank", "lambdarank_truncation_level": 3, "eval_at": [1]}
+    spec = fit_lightgbm(rows, labels, None, 30, ("a", "b", "c"), ranking, group=np.repeat(np.arange(60), 10))
+    raw, scaled = _logits(spec, rows), _logits(platt(spec, rows, labels), rows)
+    order = np.argsort(raw, kind="stable")
+    assert np.all(np.diff(scaled[order]) >= -1e-9), "the ranking is unchanged"
+    probabilities = 1.0 / (1.0 + np.exp(-scaled))
+    assert abs(probabilities.mean() - labels.mean()) < 0.03  # calibrated: the mean matches the base rate
+    assert probabilities[labels == 1].mean() > probabilities[labels == 0].mean() + 0.3

@@ -112,7 +112,7 @@ def candidate_spans(info: SentenceInfo) -> tuple[tuple[Span, int, int], ...]:
             continue
         for j in range(i + 1, min(n, i + MAX_WORDS) + 1):
             last, last_tag = words[j - 1]
-            if _STOP.search(last) or last.isspace():
+            if _STOP.search(last):  # a space inside a line does not end a span: scans print `技术工人 100.5 万人次`
                 break
             if last_tag == "x" and last not in _CLOSE and j - 1 > i:
                 continue
@@ -180,6 +180,15 @@ def whole_enumeration(info: SentenceInfo, start: int, end: int) -> tuple[int, in
             break
         end = item
     return start, end
+
+
+_SPACE_BY_HAN = re.compile(r"[ \t\u3000]+(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff])[ \t\u3000]+")
+
+
+def shown_text(span: str) -> str:
+    """A short answer as it leads the reply: a scan's spaces next to Chinese characters dropped
+    (`100.5 万人次` → `100.5万人次`); the quote keeps the article's text, and the span's offsets into it."""
+    return _SPACE_BY_HAN.sub("", span)
 
 
 def _in_title_marks(text: str, a: int, b: int) -> bool:
