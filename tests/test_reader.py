@@ -65,6 +65,14 @@ def test_reader_finds_the_short_answer_inside_its_quote(seed_reader) -> None:
 
 
 @pytest.mark.slow
+def test_each_part_of_a_question_gets_its_own_short_answer(seed_reader) -> None:
+    reading = seed_reader("威海市去年签订了多少份集体合同，覆盖了多少职工？")
+    parts = (reading.best_span or "").split("，")
+    assert len(parts) == 2 and parts[0] != parts[1], reading.best_span  # not `1780份` twice
+    assert "1780份" in parts[0] and "32万" in parts[1]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "short"),
     [

@@ -247,6 +247,17 @@ class Reader:
         assert out is not None
         return out
 
+    @staticmethod
+    def _top_span(pick: _Pick, hit: int, info: SentenceInfo, given: Sequence[tuple[int, int, int]]) -> int:
+        """The best-scored candidate that no earlier part of the question took: two parts ask two things
+        (`签订了多少份集体合同，覆盖了多少职工` must not answer `1780份` twice)."""
+        for k in np.argsort(-pick.span_logits, kind="stable").tolist():
+            span = pick.spans[k]
+            a, b = info.start + span.start, info.start + span.end
+            if not any(h == hit and a < end and start < b for h, start, end in given):
+                return int(k)
+        return int(np.argmax(pick.span_logits))
+
     def read(self, query: Query, hits: Sequence[Hit], max_sentences: int = 2) -> Reading:
         if not hits:
             return Reading((), None, 0.0, query.answer_type)
@@ -255,6 +266,7 @@ class Reader:
         shorts: list[str | None] = []
         best_spans: list[str] = []
         taken: set[str] = set()
+        given: list[tuple[int, int, int]] = []  # (hit, start, end) of each part's short answer in its chunk
         extra: list[Quote] = []
         for p in range(len(query.parts)):
             view = part_view(query, p, self.idf, self.unknown_idf)
@@ -270,8 +282,9 @@ class Reader:
             short: tuple[int, int] | None = None
             text: str | None = None
             if pick.spans:
-                k = int(np.argmax(pick.span_logits))
+                k = self._top_span(pick, best.hit_rank, info, given)
                 a, b = self.short_span(view, info, pick.spans[k])
+                given.append((best.hit_rank, info.start + a, info.start + b))
                 best_spans.append(info.text[a:b])
                 probability = self.span_probability(float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]))
                 if self.shows(view.part.answer_type, probability, info.text[a:b]):
