@@ -526,9 +526,9 @@ def fit(
 
     # sentence scorer: LightGBM (pointwise, or lambdarank over each question's sentences) vs logistic
     # regression, chosen on held-out top-1 and top-2 (the first quote, and the second one quoted when the
-    # scorer is unsure). Measured: in 5-fold CV over every training question, lambdarank's top-1 was 0.861
-    # against pointwise 0.854 (+0.8 ± 0.3 points, paired); on the held-out split the two tie at top-1
-    # (0.863, 0.864) and lambdarank leads at top-2 (0.935, 0.927).
+    # scorer is unsure). Measured in 5-fold cross-validation over every training question, folds by article:
+    # top-1 ties (lambdarank 0.859, pointwise 0.858) and lambdarank's top-2 is 0.939 against 0.929 (+1.0 ±
+    # 0.3 points, paired); on the held-out split, top-1 0.869 against 0.864 and top-2 0.936 against 0.930.
     mask = t_train.s_weights > 0
     sentence_rounds = max(1, int(SENTENCE_ROUNDS * rounds))
     candidates = {
