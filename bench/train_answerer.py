@@ -8,7 +8,8 @@ Data (bench/answer_data.py runs the project's own retrieval on each set):
 CMRC 2018 dev is never read here (bench/answer_eval.py reports on it).
 
 Three models: a sentence scorer (LightGBM pointwise or lambdarank vs logistic regression, the better on
-held-out top-1 ships; a ranking model is Platt-scaled into probabilities on held-out rows),
+held-out top-1 and top-2 ships; a ranking model is Platt-scaled into probabilities on held-out rows and
+ships with the pointwise one, whose scores the confidence reads),
 a span ranker for the short answer (LightGBM), and a logistic confidence model fitted on the held-out
 split (answerable questions and the same questions with their paragraph removed), whose output is the
 `confidence` compared with QABOT_MIN_CONFIDENCE.
@@ -261,7 +262,7 @@ def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | Non
     }
 
 
-def top1(logits: np.ndarray, labels: np.ndarray, case: np.ndarray, k: int = 1) -> float:
+def top_k(logits: np.ndarray, labels: np.ndarray, case: np.ndarray, k: int = 1) -> float:
     """Share of questions (with a positive sentence retrieved) where one of the `k` best-scored sentences
     holds the answer."""
     hits = total = 0
@@ -546,17 +547,16 @@ def fit(
     }
     rows = []
     scores = {}
+    hm = t_held.s_weights > 0  # held-out rows that are neither right nor wrong are left out of AUC and scaling
     for kind, spec in candidates.items():
         logits = _logits(spec, t_held.s_rows)
-        hm = t_held.s_weights > 0
-        one, two = (top1(logits, t_held.s_labels, t_held.s_case, k) for k in (1, 2))
+        one, two = (top_k(logits, t_held.s_labels, t_held.s_case, k) for k in (1, 2))
         scores[kind] = (one + two) / 2
         rows.append([kind, f"{one:.3f}", f"{two:.3f}", f"{auc(logits[hm], t_held.s_labels[hm]):.3f}"])
     chosen = max(scores, key=lambda k: scores[k])
     sentence_spec = candidates[chosen]
     judge_spec = None
     if chosen == "lambdarank":
-        hm = t_held.s_weights > 0
         sentence_spec = platt(sentence_spec, t_held.s_rows[hm], t_held.s_labels[hm])
         judge_spec = candidates["lightgbm"]  # the confidence reads pointwise scores (bot/answer/reader.py)
     print(
