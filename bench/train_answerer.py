@@ -22,7 +22,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from answer_data import DATASETS, TOP_K, Case, build_cases, service, single_part
 from cmrc_metric import exact, f1
 
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
-from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, span_fits
+from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, span_fits, span_order
 from bot.answer.spans import SPAN_FEATURES, span_features
 from retrieval.query import analyse
 
@@ -340,6 +340,38 @@ def without_answer_sentences(case: Case) -> Case | None:
     return replace(case, id=case.id + ":cut", answers=[], hits=hits, removed=True)
 
 
+def without_answer_strings(case: Case) -> Case | None:
+    """The question again over the same hits with every gold answer string deleted from their sentences:
+    the sentence that answered still matches the question word for word, but no longer says what is asked
+    (`…为期6天的…培训班` asked how many 辅警 took part). None when nothing was deleted."""
+    hits = []
+    changed = False
+    for hit in case.hits:
+        chunk = hit.chunk
+        spans = [tuple(x) for x in chunk.sentences] or [(0, len(chunk.text))]
+        text, sentences = "", []
+        for a, b in spans:
+            piece = chunk.text[a:b]
+            for answer in sorted(case.answers, key=len, reverse=True):
+                if answer:
+                    piece = piece.replace(answer, "")
+            changed |= len(piece) != b - a
+            sentences.append((len(text), len(text) + len(piece)))
+            text += piece
+        hits.append(replace(hit, chunk=replace(chunk, text=text, sentences=sentences)))
+    if not changed or any(contains(h.chunk.text, case.answers) for h in hits):
+        return None
+    return replace(case, id=case.id + ":dropped", answers=[], hits=hits, removed=True)
+
+
+# How to make on-topic negatives for the confidence model (`--negatives`).
+CUTS: dict[str, Callable[[Case], Case | None] | None] = {
+    "answers": without_answer_strings,
+    "sentences": without_answer_sentences,
+    "none": None,
+}
+
+
 def confidence_table(
     cases: list[Case], sentence_spec: dict, span_spec: dict, judge_spec: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -468,11 +500,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--no-seed", action="store_true", help="skip seed-dev in validation")
     parser.add_argument(
-        "--cut",
-        action="store_true",
-        help="also train the confidence model on held-out questions with their answer sentences cut out "
-        "(tried: validation refusals of removed paragraphs fell from 0.870 to 0.823 at 95 %% answered, and "
-        "seed-dev's unanswerable questions gained nothing, so it is off)",
+        "--negatives",
+        choices=sorted(CUTS),
+        default="answers",
+        help="on-topic negatives for the confidence model, made from held-out questions: 'answers' deletes the "
+        "gold answer strings from the sources (the default: seed-dev's and fresh on-topic unanswerable "
+        "questions refused 2 of 17 without it, 8 of 17 with it), 'sentences' cuts whole answer sentences "
+        "(refused no more of them, and fewer removed paragraphs), 'none' uses removed paragraphs only",
     )
     parser.add_argument("--sets", nargs="+", default=["drcd", "cmrc-trial"], choices=["drcd", "cmrc-trial"])
     args = parser.parse_args(argv)
@@ -497,7 +531,9 @@ def main(argv: list[str] | None = None) -> dict:
     if len(args.sets) == 2:  # each set's held-out questions asked of the other set's articles
         for name, other in (args.sets, args.sets[::-1]):
             elsewhere += asked_elsewhere([c for c in held if c.answers and held_from(c, name)], other)
-    spec = fit(train, held, _merge(tables_train), _merge(tables_held), extra, cut=args.cut, elsewhere=elsewhere)
+    spec = fit(
+        train, held, _merge(tables_train), _merge(tables_held), extra, negatives=args.negatives, elsewhere=elsewhere
+    )
     spec["trained_on"]["sample"] = args.sample
     spec["trained_on"]["sets"] = args.sets
     save(spec, args.out)
@@ -517,7 +553,7 @@ def fit(
     t_held: Tables,
     extra_validation: list[Case],
     rounds: float = 1.0,
-    cut: bool = False,
+    negatives: str = "answers",
     elsewhere: Sequence[Case] = (),
 ) -> dict:
     """Fit the three models on `train`, calibrate and choose thresholds on `held` (+ `extra_validation`).
@@ -607,8 +643,9 @@ def fit(
     report["span"] = {k: round(v, 4) for k, v in span_scores.items()} | {"chosen": span_kind}
 
     # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
-    negatives = [c for c in (without_answer_sentences(x) for x in held if x.answers) if c is not None] if cut else []
-    c_rows, c_labels = confidence_table(held + negatives + list(elsewhere), sentence_spec, span_spec, judge_spec)
+    cut = CUTS[negatives]
+    on_topic = [c for c in (cut(x) for x in held if x.answers) if c is not None] if cut else []
+    c_rows, c_labels = confidence_table(held + on_topic + list(elsewhere), sentence_spec, span_spec, judge_spec)
 
     def fit_conf(r, y):
         return fit_logistic(r, y, None, CONFIDENCE_FEATURES, c=0.5)
@@ -690,6 +727,7 @@ def fit(
         "sentence_rows": int(len(t_train.s_rows)),
         "span_rows": int(len(t_train.sp_rows)),
         "not_used": "CMRC 2018 dev (report only)",
+        "on_topic_negatives": f"{negatives}: {len(on_topic)} held-out questions",
     }
     spec["validation"] = {
         "sentence_top1_top2_mean": report["sentence"],
@@ -719,7 +757,7 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         if not spans:
             continue
         logits = r.spans.logits(span_rows)
-        k = int(np.argmax(logits))
+        k = int(span_order(view, span_rows, logits)[0])
         a, b = reader.short_span(view, best.info, spans[k])
         text = best.info.text[a:b]  # what the reader would show
         found.append(

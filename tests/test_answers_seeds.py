@@ -58,23 +58,8 @@ def test_answers_keep_numbers_names_and_lists_intact(seed_service, question, exp
         "唐明英在文章里提到西藏全区目前有多少名工会会员？",
         "火星上有多少个工会？",  # off topic: nothing in the articles is about it
         "2022年世界杯冠军是哪支球队？",
-        pytest.param(
-            "威海市总工会2022年帮助职工追回了多少欠薪？",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known miss of the learned answer step (issue 8): the top chunk names 威海市 and has a 2022 "
-                "number sentence (救助金), which scores above the threshold (confidence 0.29 vs 0.16)",
-            ),
-        ),
-        pytest.param(
-            "洛阳市总工会和成都市总工会签订的战略合作协议有效期是几年？",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known miss of the learned answer step (issue 8): confident (0.61) on the agreement's "
-                "sentence, which names both unions and the agreement; seed-dev unanswerable refused 1 of 6 "
-                "(bench/answer_eval.py)",
-            ),
-        ),
+        "威海市总工会2022年帮助职工追回了多少欠薪？",
+        "洛阳市总工会和成都市总工会签订的战略合作协议有效期是几年？",
     ],
 )
 def test_on_topic_questions_without_an_answer_are_refused(seed_service, question):

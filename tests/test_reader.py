@@ -156,6 +156,30 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) ->
     assert spec["trained_on"]["cases"]["train"] == len(cases)
 
 
+def test_on_topic_negatives_keep_the_sentence_but_lose_the_answer(tmp_path: Path, embedder) -> None:
+    sys.path.insert(0, str(BENCH))
+    from answer_data import retrieve_cases
+    from train_answerer import contains, without_answer_strings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [json.dumps({"id": i, "title": t, "text": "\n\n".join(p)}, ensure_ascii=False) for i, t, p in ARTICLES]
+    (corpus / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    service = AnswerService(make_settings(tmp_path, corpus), embedder=embedder)
+    service.build()
+    articles = [{"id": i, "title": t, "text": "\n\n".join(p)} for i, t, p in ARTICLES]
+    questions = [{"id": i, "question": q, "answers": [a], "article_id": i.split("-")[0]} for i, q, a in QUESTIONS]
+    case = next(c for c in retrieve_cases(service, articles, questions, "tiny.jsonl", top_k=3) if c.id == "a1-0-1")
+    negative = without_answer_strings(case)
+    assert negative is not None and negative.answers == [] and negative.removed
+    texts = [h.chunk.text for h in negative.hits]
+    assert not any(contains(t, case.answers) for t in texts)
+    assert any("青海省总工会2023年计划投入专项经费" in t for t in texts)  # the rest of the sentence stays
+    for hit in negative.hits:  # sentence offsets still tile the shortened text
+        assert [tuple(x) for x in hit.chunk.sentences][-1][1] == len(hit.chunk.text)
+    assert without_answer_strings(negative) is None  # nothing left to delete
+
+
 def test_words_an_earlier_turn_supplies_weigh_less_than_the_questions_own() -> None:
     from bot.answer.features import CARRIED_WEIGHT, part_view
 
@@ -214,6 +238,19 @@ def test_a_scans_spaces_around_a_number_neither_cut_the_span_nor_show_in_the_sho
     assert "100.5 万人次" in {span.text for span, _, _ in candidate_spans(info)}
     assert shown_text("100.5 万人次") == "100.5万人次"
     assert shown_text("New York 时报") == "New York时报"  # spaces between Latin words stay
+
+
+def test_a_number_question_leads_with_a_candidate_that_holds_a_number() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+    from bot.answer.reader import span_fits, span_order
+    from bot.answer.spans import span_features
+
+    view = part_view(analyse("2021年以来全国新发展了多少新就业形态劳动者会员？"), 0, {}, 10.0)
+    info = analyse_sentence("深入开展新就业形态劳动者入会行动，2021年以来，全国新发展新就业形态劳动者会员1037万人。")
+    rows, spans = span_features(view, info)
+    logits = -np.array([float(span_fits(view, row)) for row in rows])  # a ranker that prefers non-numbers
+    first = spans[int(span_order(view, rows, logits)[0])]
+    assert any(ch.isdigit() for ch in first.text), first.text
 
 
 def test_a_ranking_model_is_scaled_into_probabilities_without_changing_its_order() -> None:

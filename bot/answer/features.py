@@ -365,6 +365,7 @@ CONFIDENCE_FEATURES = (
     "best_logit", "second_logit", "gap", "best_cov_s", "best_cov_all", "best_bi_s", "best_focus_w",
     "best_type_match", "best_hit_rank", "top_hit_score", "unknown_frac", "q_terms",
     "span_top", "span_align", "span_fit", "names_missing", "focus_unknown", "missing_weight", "best_near_s",
+    "asks_unit", "best_unit_match",
     *(f"q_{t}" for t in ANSWER_TYPES),
 )  # fmt: skip
 
@@ -413,6 +414,8 @@ def confidence_features(
             float(bool(view.focus) and view.focus[0] not in idf),
             _missing_weight(view, where),
             best[INDEX["near_s"]],
+            float(bool(view.unit)),
+            best[INDEX["unit_match"]],
             *(1.0 if view.part.answer_type == t else 0.0 for t in ANSWER_TYPES),
         ],
         dtype=np.float32,

@@ -248,10 +248,16 @@ class Reader:
         return out
 
     @staticmethod
-    def _top_span(pick: _Pick, hit: int, info: SentenceInfo, given: Sequence[tuple[int, int, int]]) -> int:
+    def _top_span(
+        view: PartView, pick: _Pick, hit: int, info: SentenceInfo, given: Sequence[tuple[int, int, int]]
+    ) -> int:
         """The best-scored candidate that no earlier part of the question took: two parts ask two things
-        (`签订了多少份集体合同，覆盖了多少职工` must not answer `1780份` twice)."""
-        for k in np.argsort(-pick.span_logits, kind="stable").tolist():
+        (`签订了多少份集体合同，覆盖了多少职工` must not answer `1780份` twice). For a number or a date, a
+        candidate that holds one goes first: news reorders what Wikipedia questions keep in place
+        (`新发展了多少…会员` against `新发展…会员1037万人`), and the ranker, trained on Wikipedia, then led
+        with `深入开展新`. On held-out DRCD and CMRC trial questions this changes 3 of 269 answers (F1 +0.3
+        points on number questions, date unchanged)."""
+        for k in span_order(view, pick.span_rows, pick.span_logits).tolist():
             span = pick.spans[k]
             a, b = info.start + span.start, info.start + span.end
             if not any(h == hit and a < end and start < b for h, start, end in given):
@@ -282,7 +288,7 @@ class Reader:
             short: tuple[int, int] | None = None
             text: str | None = None
             if pick.spans:
-                k = self._top_span(pick, best.hit_rank, info, given)
+                k = self._top_span(view, pick, best.hit_rank, info, given)
                 a, b = self.short_span(view, info, pick.spans[k])
                 given.append((best.hit_rank, info.start + a, info.start + b))
                 best_spans.append(info.text[a:b])
@@ -340,6 +346,15 @@ def span_summary(logits: np.ndarray, rows: np.ndarray) -> tuple[float, float, fl
 # `本报讯` for `…有效期是几年？`); one without a tagged name did as well as one with it (person 0.54 vs 0.59,
 # place 0.54 vs 0.53).
 CHECKED_TYPES = ("number", "date")
+
+
+def span_order(view: PartView, rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Candidates best first: by score, except that for a number or a date those that hold one go first
+    (why: `Reader._top_span`)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=int)
+    fits = np.array([span_fits(view, row) for row in rows])
+    return np.lexsort((-logits, -fits))
 
 
 def span_fits(view: PartView, row: np.ndarray) -> float:
