@@ -217,6 +217,10 @@ def test_a_list_answer_takes_the_whole_enumeration() -> None:
     start = text.index("上海")
     a, b = whole_enumeration(info, start, start + 2)
     assert text[a:b] == "广州、上海、海口"
+    quoted = "以“轨道上的京津冀、创新京津冀、美丽京津冀”3个主题开展劳动竞赛活动"
+    start = quoted.index("创新")
+    a, b = whole_enumeration(analyse_sentence(quoted), start, start + 5)
+    assert quoted[a:b] == "轨道上的京津冀、创新京津冀、美丽京津冀"  # a quoted list is taken whole
     plain = "投入300多万元资金，连续举办三届竞赛"
     assert whole_enumeration(analyse_sentence(plain), 2, 9) == (2, 9)  # no enumeration: unchanged
 
