@@ -125,10 +125,11 @@ QUESTIONS = [
 ]
 
 
-def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) -> None:
+@pytest.fixture
+def tiny(tmp_path: Path, embedder):
+    """The tiny corpus indexed by the real service, and its training cases as the trainer builds them."""
     sys.path.insert(0, str(BENCH))
-    from answer_data import paragraph_of, paragraph_span, retrieve_cases
-    from train_answerer import _tables, fit, save
+    from answer_data import retrieve_cases
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -138,7 +139,14 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) ->
     service.build()
     articles = [{"id": i, "title": t, "text": "\n\n".join(p)} for i, t, p in ARTICLES]
     questions = [{"id": i, "question": q, "answers": [a], "article_id": i.split("-")[0]} for i, q, a in QUESTIONS]
-    cases = retrieve_cases(service, articles, questions, "tiny.jsonl", top_k=3)
+    return service, articles, retrieve_cases(service, articles, questions, "tiny.jsonl", top_k=3)
+
+
+def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, tiny) -> None:
+    from answer_data import paragraph_of, paragraph_span
+    from train_answerer import _tables, fit, save
+
+    service, articles, cases = tiny
     removed = [c for c in cases if c.removed]
     assert removed, "removing the answer's paragraph makes unanswerable cases"
     for case in removed:
@@ -156,20 +164,10 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, embedder) ->
     assert spec["trained_on"]["cases"]["train"] == len(cases)
 
 
-def test_on_topic_negatives_keep_the_sentence_but_lose_the_answer(tmp_path: Path, embedder) -> None:
-    sys.path.insert(0, str(BENCH))
-    from answer_data import retrieve_cases
+def test_on_topic_negatives_keep_the_sentence_but_lose_the_answer(tiny) -> None:
     from train_answerer import contains, without_answer_strings
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    lines = [json.dumps({"id": i, "title": t, "text": "\n\n".join(p)}, ensure_ascii=False) for i, t, p in ARTICLES]
-    (corpus / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    service = AnswerService(make_settings(tmp_path, corpus), embedder=embedder)
-    service.build()
-    articles = [{"id": i, "title": t, "text": "\n\n".join(p)} for i, t, p in ARTICLES]
-    questions = [{"id": i, "question": q, "answers": [a], "article_id": i.split("-")[0]} for i, q, a in QUESTIONS]
-    case = next(c for c in retrieve_cases(service, articles, questions, "tiny.jsonl", top_k=3) if c.id == "a1-0-1")
+    case = next(c for c in tiny[2] if c.id == "a1-0-1")
     negative = without_answer_strings(case)
     assert negative is not None and negative.answers == [] and negative.removed
     texts = [h.chunk.text for h in negative.hits]
@@ -255,6 +253,20 @@ def test_a_number_question_leads_with_a_candidate_that_holds_a_number() -> None:
     logits = -np.array([float(span_fits(view, row)) for row in rows])  # a ranker that prefers non-numbers
     first = spans[int(span_order(view, rows, logits)[0])]
     assert any(ch.isdigit() for ch in first.text), first.text
+
+
+def test_a_number_answer_drops_the_questions_own_words_in_front() -> None:
+    from bot.answer.features import analyse_sentence
+    from bot.answer.spans import without_asked_words
+
+    text = "省总工会每年安排专项资金100万元，推动全省环卫工人“暖心早餐”品牌服务项目做优做强。"
+    info = analyse_sentence(text)
+    start, end = text.index("专项资金"), text.index("，")
+    a, b = without_asked_words(info, start, end, "省总工会每年安排多少专项资金推动环卫工人“暖心早餐”项目？")
+    assert text[a:b] == "100万元"
+    assert without_asked_words(info, start, end, "每年安排多少钱？") == (start, end)  # not the question's words
+    other = analyse_sentence("炮身的容量为101发")
+    assert without_asked_words(other, 3, 8, "炮身的容量有多大？") == (3, 8)  # `为101` does not start with the number
 
 
 def test_a_ranking_model_is_scaled_into_probabilities_without_changing_its_order() -> None:

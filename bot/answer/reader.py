@@ -34,7 +34,7 @@ from .features import (
     part_view,
     sentence_features,
 )
-from .spans import SPAN_FEATURES, Span, shown_text, span_features, whole_enumeration
+from .spans import SPAN_FEATURES, Span, shown_text, span_features, whole_enumeration, without_asked_words
 
 MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
 MAX_SHORT_CHARS = 30  # over half a quoted sentence (the seed index's sentences have a median of 52 characters)
@@ -205,6 +205,8 @@ class Reader:
         the question asks for a list. The trainer chooses thresholds on exactly this text."""
         if view.is_list:
             return whole_enumeration(info, span.start, span.end)
+        if view.part.answer_type == "number":
+            return without_asked_words(info, span.start, span.end, view.part.text)
         return span.start, span.end
 
     def with_idf(self, idf: Mapping[str, float]) -> Reader:
