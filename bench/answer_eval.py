@@ -1,6 +1,6 @@
 """The answer step on data it was never trained or tuned on: prints the issue's target table.
 
-    python bench/answer_eval.py [--only cmrc|seed|followup|latency] [--sample N]
+    python bench/answer_eval.py [--only cmrc|seed|followup|fresh|latency] [--sample N]
 
 - CMRC 2018 dev (report only): gold answer in the answer text, answerable questions answered, short answer
   exact match and F1 with the official CMRC 2018 metric, by question type; the same questions with the gold
@@ -8,6 +8,10 @@
 - seed-dev, end to end through `AnswerService.ask`: answered, evidence in the answer, unanswerable refused.
 - follow-ups (bench/data/followup-dev.jsonl): a seed-dev question, the bot's answer, then a second turn that
   needs the first; answered with its evidence.
+- fresh questions (bench/data/fresh-dev.jsonl): 40 questions on the seed articles, 11 of them on topic but
+  not answered by the articles, written as a new user would ask them after the model was trained; used to
+  validate choices (the confidence model's on-topic negatives), never to train. The answer holds the answer
+  string; the short answer holds it; the unanswerable ones are refused.
 - latency: the answer step alone (`Reader.read`) and warm `ask`, medians over seed-dev.
 """
 
@@ -30,6 +34,7 @@ from bot.settings import Settings
 from retrieval.query import ANSWER_TYPES, analyse
 
 FOLLOWUPS = ROOT / "bench" / "data" / "followup-dev.jsonl"
+FRESH = ROOT / "bench" / "data" / "fresh-dev.jsonl"
 TARGETS = {
     "cmrc-dev: gold answer in the answer text": 0.85,
     "cmrc-dev: answerable answered": 0.95,
@@ -152,6 +157,29 @@ def followups(service) -> dict[str, float]:
     return {"follow-ups: answered with their evidence": statistics.fmean(ok)}
 
 
+def fresh(service) -> dict[str, float]:
+    records = [json.loads(line) for line in FRESH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked: dict[str, tuple[str, str]] = {}
+    answered, short, refused = [], [], []
+    for rec in records:
+        history = []
+        if rec.get("after") in asked:
+            question, reply = asked[rec["after"]]
+            history = [Turn(role="user", content=question), Turn(role="assistant", content=reply)]
+        answer = service.ask(rec["question"], history=history)
+        asked[rec["id"]] = (rec["question"], answer.answer)
+        if rec["answer"]:
+            answered.append(answer.found and _norm(rec["answer"]) in _norm(answer.answer))
+            short.append(bool(answer.short_answer) and _norm(rec["answer"]) in _norm(answer.short_answer or ""))
+        else:
+            refused.append(not answer.found)
+    return {
+        "fresh: answered with the answer": statistics.fmean(answered),
+        "fresh: short answer holds the answer": statistics.fmean(short),
+        "fresh: on-topic unanswerable refused": statistics.fmean(refused),
+    }
+
+
 def latency(service) -> dict[str, float]:
     records = [json.loads(line) for line in SEED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
     loaded = service.snapshot()
@@ -180,20 +208,22 @@ def latency(service) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["cmrc", "seed", "followup", "latency"])
+    parser.add_argument("--only", choices=["cmrc", "seed", "followup", "fresh", "latency"])
     parser.add_argument("--sample", type=int, help="only N CMRC dev questions (quick run)")
     args = parser.parse_args()
     threshold = min_confidence()
     results: dict[str, float] = {}
     if args.only in (None, "cmrc"):
         results |= cmrc(args.sample, threshold)
-    if args.only in (None, "seed", "followup", "latency"):
+    if args.only in (None, "seed", "followup", "fresh", "latency"):
         service = service_for("seeds", ROOT / "seeds")
         service.build()
         if args.only in (None, "seed"):
             results |= seed(service)
         if args.only in (None, "followup"):
             results |= followups(service)
+        if args.only in (None, "fresh"):
+            results |= fresh(service)
         if args.only in (None, "latency"):
             results |= latency(service)
     rows = []

@@ -504,9 +504,11 @@ def main(argv: list[str] | None = None) -> dict:
         choices=sorted(CUTS),
         default="answers",
         help="on-topic negatives for the confidence model, made from held-out questions: 'answers' deletes the "
-        "gold answer strings from the sources (the default: seed-dev's and fresh on-topic unanswerable "
-        "questions refused 2 of 17 without it, 8 of 17 with it), 'sentences' cuts whole answer sentences "
-        "(refused no more of them, and fewer removed paragraphs), 'none' uses removed paragraphs only",
+        "gold answer strings from the sources (the default: of the on-topic unanswerable questions of seed-dev "
+        "and bench/data/fresh-dev.jsonl, 2 of 17 were refused without it, 8 of 17 with it), 'sentences' cuts "
+        "whole answer sentences "
+        "(refused no more of them, and fewer removed paragraphs), 'none' adds nothing to the removed paragraphs and "
+        "off-topic questions",
     )
     parser.add_argument("--sets", nargs="+", default=["drcd", "cmrc-trial"], choices=["drcd", "cmrc-trial"])
     args = parser.parse_args(argv)
