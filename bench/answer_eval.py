@@ -58,6 +58,15 @@ def answer_text(reading: Reading) -> str:
     return compose(reading)
 
 
+def _records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _exchange(question: str, reply: str) -> list[Turn]:
+    """An earlier turn as conversation history: the question and the bot's answer to it."""
+    return [Turn(role="user", content=question), Turn(role="assistant", content=reply)]
+
+
 def min_confidence() -> float:
     """QABOT_MIN_CONFIDENCE if set, else the shipped model's own threshold (what the service uses)."""
     chosen = Settings(_env_file=None).min_confidence
@@ -117,7 +126,7 @@ def _evidence_in(answer, evidence: list[str]) -> float:
 
 
 def seed(service) -> dict[str, float]:
-    records = [json.loads(line) for line in SEED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = _records(SEED_DEV)
     answerable, refused, recall = [], [], []
     for rec in records:
         answer = service.ask(rec["question"])
@@ -135,21 +144,12 @@ def seed(service) -> dict[str, float]:
 
 
 def followups(service) -> dict[str, float]:
-    firsts = {}
-    for line in SEED_DEV.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            firsts[rec["id"]] = rec["question"]
+    firsts = {rec["id"]: rec["question"] for rec in _records(SEED_DEV)}
     ok = []
     rows = []
-    for line in FOLLOWUPS.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        rec = json.loads(line)
+    for rec in _records(FOLLOWUPS):
         first = firsts[rec["first"]]
-        previous = service.ask(first)
-        history = [Turn(role="user", content=first), Turn(role="assistant", content=previous.answer)]
-        answer = service.ask(rec["question"], history=history)
+        answer = service.ask(rec["question"], history=_exchange(first, service.ask(first).answer))
         good = answer.found and _evidence_in(answer, rec["evidence"]) == 1.0
         ok.append(good)
         rows.append([rec["id"], rec["question"], "yes" if good else ("refused" if not answer.found else "no")])
@@ -158,14 +158,11 @@ def followups(service) -> dict[str, float]:
 
 
 def fresh(service) -> dict[str, float]:
-    records = [json.loads(line) for line in FRESH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = _records(FRESH)
     asked: dict[str, tuple[str, str]] = {}
     answered, short, refused = [], [], []
     for rec in records:
-        history = []
-        if rec.get("after") in asked:
-            question, reply = asked[rec["after"]]
-            history = [Turn(role="user", content=question), Turn(role="assistant", content=reply)]
+        history = _exchange(*asked[rec["after"]]) if rec.get("after") in asked else []
         answer = service.ask(rec["question"], history=history)
         asked[rec["id"]] = (rec["question"], answer.answer)
         if rec["answer"]:
@@ -181,7 +178,7 @@ def fresh(service) -> dict[str, float]:
 
 
 def latency(service) -> dict[str, float]:
-    records = [json.loads(line) for line in SEED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = _records(SEED_DEV)
     loaded = service.snapshot()
     reader = load_reader(index_idf(loaded.index.bm25))
     questions = [r["question"] for r in records]

@@ -318,6 +318,19 @@ def asked_elsewhere(cases: list[Case], other: str) -> list[Case]:
     return out
 
 
+def _sentence_spans(chunk) -> list[tuple[int, int]]:
+    return [tuple(x) for x in chunk.sentences] or [(0, len(chunk.text))]
+
+
+def _from_pieces(hit, pieces: list[str]):
+    """The hit with its chunk rebuilt from these sentence texts, offsets recomputed."""
+    text, sentences = "", []
+    for piece in pieces:
+        sentences.append((len(text), len(text) + len(piece)))
+        text += piece
+    return replace(hit, chunk=replace(hit.chunk, text=text, sentences=sentences))
+
+
 def without_answer_sentences(case: Case) -> Case | None:
     """The question again over the same hits with every sentence that holds a gold answer cut out: sources
     on the very topic that do not answer it (the shape of seed-dev's unanswerable questions, harder than a
@@ -325,16 +338,9 @@ def without_answer_sentences(case: Case) -> Case | None:
     hits = []
     for hit in case.hits:
         chunk = hit.chunk
-        spans = [tuple(x) for x in chunk.sentences] or [(0, len(chunk.text))]
-        keep = [(a, b) for a, b in spans if not contains(chunk.text[a:b], case.answers)]
-        if len(keep) == len(spans):
-            hits.append(hit)
-            continue
-        text, sentences = "", []
-        for a, b in keep:
-            sentences.append((len(text), len(text) + b - a))
-            text += chunk.text[a:b]
-        hits.append(replace(hit, chunk=replace(chunk, text=text, sentences=sentences)))
+        spans = _sentence_spans(chunk)
+        keep = [chunk.text[a:b] for a, b in spans if not contains(chunk.text[a:b], case.answers)]
+        hits.append(hit if len(keep) == len(spans) else _from_pieces(hit, keep))
     if any(contains(h.chunk.text, case.answers) for h in hits):
         return None
     return replace(case, id=case.id + ":cut", answers=[], hits=hits, removed=True)
@@ -344,21 +350,18 @@ def without_answer_strings(case: Case) -> Case | None:
     """The question again over the same hits with every gold answer string deleted from their sentences:
     the sentence that answered still matches the question word for word, but no longer says what is asked
     (`…为期6天的…培训班` asked how many 辅警 took part). None when nothing was deleted."""
+    longest_first = sorted((a for a in case.answers if a), key=len, reverse=True)
     hits = []
     changed = False
     for hit in case.hits:
-        chunk = hit.chunk
-        spans = [tuple(x) for x in chunk.sentences] or [(0, len(chunk.text))]
-        text, sentences = "", []
-        for a, b in spans:
-            piece = chunk.text[a:b]
-            for answer in sorted(case.answers, key=len, reverse=True):
-                if answer:
-                    piece = piece.replace(answer, "")
+        pieces = []
+        for a, b in _sentence_spans(hit.chunk):
+            piece = hit.chunk.text[a:b]
+            for answer in longest_first:
+                piece = piece.replace(answer, "")
             changed |= len(piece) != b - a
-            sentences.append((len(text), len(text) + len(piece)))
-            text += piece
-        hits.append(replace(hit, chunk=replace(chunk, text=text, sentences=sentences)))
+            pieces.append(piece)
+        hits.append(_from_pieces(hit, pieces))
     if not changed or any(contains(h.chunk.text, case.answers) for h in hits):
         return None
     return replace(case, id=case.id + ":dropped", answers=[], hits=hits, removed=True)
