@@ -182,6 +182,7 @@ def latency(service) -> dict[str, float]:
     loaded = service.snapshot()
     reader = load_reader(index_idf(loaded.index.bm25))
     questions = [r["question"] for r in records]
+    service.warm()  # as `qabot serve` and the Telegram bot start
     for q in questions:  # warm up caches
         service.ask(q)
     step, ask = [], []

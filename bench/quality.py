@@ -48,6 +48,7 @@ def main() -> None:
             f"{name}: index {report.chunks} chunks "
             f"({'reused' if report.unchanged else f'built in {report.seconds:.0f} s'})"
         )
+        service.warm()  # latency as a running server sees it
         summary = evaluate(service, load_questions(questions), top_k=args.top_k).summary()
         summary["eval_seconds"] = round(time.perf_counter() - started, 1)
         results[name] = summary

@@ -383,6 +383,7 @@ def chat(top_k: int | None = typer.Option(None, "--top-k", "-k")) -> None:
 
     service = _service()
     _ensure_index(service)
+    service.warm()
     info = service.info()
     out.print(
         f"qabot — {info['chunks']} 段资料，来自 {len(info['files'])} 个文件。输入问题，Ctrl-D 退出，/reset 清空对话。"

