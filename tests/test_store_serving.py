@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -66,17 +67,23 @@ def start_serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, str]:
         [QABOT, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=cwd, env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    if healthy(process, url, time.monotonic() + 180, lambda: (cwd / f"serve-{port}.log").read_text(errors="replace")):
+        return process, url
+    process.kill()
+    raise AssertionError(f"qabot serve on port {port} never became healthy")
+
+
+def healthy(process: subprocess.Popen, url: str, deadline: float, log: Callable[[], str] = str) -> bool:
+    """Wait for `/health` to answer (a worker listens once it has loaded the index and warmed the models)."""
     while time.monotonic() < deadline:
-        assert process.poll() is None, (cwd / f"serve-{port}.log").read_text(errors="replace")[-2000:]
+        assert process.poll() is None, log()[-2000:]
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    process.kill()
-    raise AssertionError(f"qabot serve on port {port} never became healthy")
+    return False
 
 
 def files_cited(url: str, question: str) -> set[str]:
@@ -177,6 +184,7 @@ def test_workers_share_one_memory_mapped_index(tiny_service, tmp_path):
                 break
             time.sleep(0.5)
         assert len(workers) == 2 and len(mapped) == 2, (workers, mapped)
+        assert healthy(process, url, deadline)
         assert files_cited(url, OLD_QUESTION)
     finally:
         process.terminate()
