@@ -284,6 +284,11 @@ class OnnxE5:
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads sleep at once instead of spinning. Spinning keeps a core after each question,
+        # and next to two busy processes it took that core from the answer step that follows: warm
+        # `ask` 40.1 ms against 26.7 ms without it (bench/answer_eval.py --only latency); quiet, 15.6
+        # against 19.2 ms. Robust under load is worth the 3.6 ms (issue 12).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(build_graph(m), options, providers=["CPUExecutionProvider"])
 
     def _embedded(self, ids: list[int]) -> np.ndarray:
