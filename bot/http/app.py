@@ -108,6 +108,7 @@ def create_app(service: AnswerService) -> FastAPI:
             embedder=info["embedder"],
             mode=info["mode"],
             problem=info["problem"],
+            embedding_runtime=info["embedding_runtime"],
         )
 
     @app.get("/", include_in_schema=False)

