@@ -320,10 +320,11 @@ class Reader:
             short: tuple[int, int] | None = None
             text: str | None = None
             if pick.spans:
-                span_logits, was_read = self.second_opinion(
-                    asked_text(query, p), info, pick.span_rows, pick.span_logits, pick.spans
-                )
-                pick = replace(pick, span_logits=span_logits, read=was_read)
+                if view.part.answer_type not in self.no_short:  # never shown: not worth a second opinion
+                    span_logits, was_read = self.second_opinion(
+                        asked_text(query, p), info, pick.span_rows, pick.span_logits, pick.spans
+                    )
+                    pick = replace(pick, span_logits=span_logits, read=was_read)
                 k = self._top_span(view, pick, best.hit_rank, info, given)
                 a, b = self.short_span(view, info, pick.spans[k])
                 given.append((best.hit_rank, info.start + a, info.start + b))
