@@ -2,7 +2,8 @@
 
 Three steps, all on the training split's answer sentences:
 1. every (question, sentence) pair is read by the first LAYERS layers of e5 (cached in bench/results/);
-2. two logistic heads learn, from each sentence piece's state, whether the gold answer starts or ends in it;
+2. three logistic heads learn, from each sentence piece's state, whether the gold answer starts, ends or
+   lies in it;
 3. a span ranker learns from the span features plus the heads' scores (READ_FEATURES). Its training rows
    carry out-of-fold head scores, so it learns how far to trust the heads on sentences they never saw.
 The threshold under which the reader asks for this second opinion is chosen on the held-out split.
@@ -74,16 +75,15 @@ def _split(states: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> Pairs:
     return list(zip(np.split(states, bounds), np.split(offsets, bounds), strict=True))
 
 
-def _piece_labels(offsets: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """1 for the piece holding the answer's first (last) character."""
-    start, end = np.zeros(len(offsets)), np.zeros(len(offsets))
+def _piece_labels(offsets: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1 for the piece holding the answer's first character, its last one, any of its characters."""
+    start, end, inside = np.zeros(len(offsets)), np.zeros(len(offsets)), np.zeros(len(offsets))
     first, last = int(answer[0]), int(answer[1]) - 1
     for k, (a, b) in enumerate(offsets.tolist()):
-        if a <= first < b:
-            start[k] = 1
-        if a <= last < b:
-            end[k] = 1
-    return start, end
+        start[k] = a <= first < b
+        end[k] = a <= last < b
+        inside[k] = b > a and a <= last and first < b
+    return start, end, inside
 
 
 def fit_heads(pairs: Pairs, answers: np.ndarray, layers: int = LAYERS, c: float = HEAD_C) -> TokenHeads:
@@ -94,14 +94,14 @@ def fit_heads(pairs: Pairs, answers: np.ndarray, layers: int = LAYERS, c: float 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / scale
     weights = []
-    for column in (0, 1):
+    for column in (0, 1, 2):
         y = np.concatenate([lab[column] for lab in labels])
         if 0 < y.sum() < len(y):
             model = LogisticRegression(C=c, max_iter=300).fit(z, y)
             weights.append(np.append(model.coef_[0], model.intercept_[0]).astype(np.float32))
         else:  # a tiny sample with no positive piece: a head that says nothing
             weights.append(np.zeros(x.shape[1] + 1, dtype=np.float32))
-    return TokenHeads(layers, mean.astype(np.float32), scale.astype(np.float32), weights[0], weights[1])
+    return TokenHeads(layers, mean.astype(np.float32), scale.astype(np.float32), *weights)
 
 
 def read_rows(t: Any, pairs: Pairs, heads_of: Callable[[int], TokenHeads]) -> np.ndarray:
@@ -115,10 +115,10 @@ def read_rows(t: Any, pairs: Pairs, heads_of: Callable[[int], TokenHeads]) -> np
             continue
         g = int(t.sp_group[rows[0]])
         states, offsets = pairs[g]
-        start, end = heads_of(g).logits(states)
         sentence = str(t.g_sentence[g])
         spans = [Span(int(a), int(b), sentence[a:b]) for a, b in zip(t.sp_start[rows], t.sp_end[rows], strict=True)]
-        out[rows] = read_features(start, end, [tuple(o) for o in offsets.tolist()], spans, len(sentence))
+        pieces = [tuple(o) for o in offsets.tolist()]
+        out[rows] = read_features(heads_of(g).logits(states), pieces, spans, len(sentence))
     return out
 
 

@@ -24,21 +24,25 @@ def test_a_candidate_takes_the_scores_of_the_pieces_its_edges_fall_in() -> None:
     offsets = [(0, 6), (6, 10), (10, 11), (11, 13), (13, 15), (15, 18), (18, 20), (20, 24), (24, 25)]
     start = np.array([0, 0, 0, 0, 0, 5.0, 0, 0, 0])  # the piece `720` starts the answer
     end = np.array([0, 0, 0, 0, 0, 1.0, 4.0, 0, 0])  # the piece `万元` ends it
-    rows = read_features(start, end, offsets, spans_of("720万元", "720", "计划投入"), len(SENTENCE))
+    inside = np.array([-3.0, -3, -3, -3, -3, 2.0, 1.0, -1.0, -3])
+    scores = (start, end, inside)
+    rows = read_features(scores, offsets, spans_of("720万元", "720", "计划投入"), len(SENTENCE))
     assert rows.shape == (3, len(READ_FEATURES))
-    both = READ_FEATURES.index("read_both")
-    assert rows[0, both] == 9.0 and rows[1, both] == 6.0 and rows[2, both] == 0.0
-    assert rows[0, READ_FEATURES.index("read_start_gap")] == 0.0  # the best start in the sentence
-    assert rows[2, READ_FEATURES.index("read_end_gap")] == -4.0
-    cut = read_features(start, end, offsets[:5], spans_of("720万元"), len(SENTENCE))  # its pieces were cut off
+    column = {name: rows[:, k] for k, name in enumerate(READ_FEATURES)}
+    assert column["read_both"].tolist() == [9.0, 6.0, 0.0]
+    assert column["read_start_gap"][0] == 0.0  # the best start in the sentence
+    assert column["read_end_gap"][2] == -4.0
+    assert column["read_inside_mean"].tolist() == [1.5, 2.0, -3.0]
+    assert column["read_inside_min"].tolist() == [1.0, 2.0, -3.0]
+    assert column["read_outside_max"].tolist() == [-1.0, 1.0, 2.0]  # `720` leaves out `万元`, which scores 1.0
+    cut = read_features(scores, offsets[:5], spans_of("720万元"), len(SENTENCE))  # its pieces were cut off
     assert cut[0, READ_FEATURES.index("read_start")] < -10
 
 
 def test_heads_survive_the_json_round_trip() -> None:
     rng = np.random.default_rng(1)
-    heads = TokenHeads(
-        6, rng.normal(size=8).astype(np.float32), np.ones(8, np.float32), rng.normal(size=9), rng.normal(size=9)
-    )
+    weights = [rng.normal(size=9) for _ in range(3)]
+    heads = TokenHeads(6, rng.normal(size=8).astype(np.float32), np.ones(8, np.float32), *weights)
     again = TokenHeads.from_spec(json.loads(json.dumps(heads.to_spec())))
     states = rng.normal(size=(5, 8))
     for a, b in zip(heads.logits(states), again.logits(states), strict=True):
