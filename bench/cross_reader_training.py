@@ -130,7 +130,7 @@ def train(
     t_train: Any,
     t_held: Any,
     base_spec: dict,
-    fit_lightgbm: Callable[..., dict],
+    fit_ranker: Callable[..., dict],  # train_answerer.fit_span_ranker
     logits: Callable[[dict, np.ndarray], np.ndarray],
     top1: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]],
     rounds: int,
@@ -148,16 +148,8 @@ def train(
     heads = fit_heads(train_pairs, t_train.g_answer)
     train_read = read_rows(t_train, train_pairs, lambda g: fold_heads[int(folds[g])])
     held_read = read_rows(t_held, held_pairs, lambda g: heads)
-    features = (*SPAN_FEATURES, *READ_FEATURES)
-    read_spec = fit_lightgbm(
-        np.hstack([t_train.sp_rows, train_read]),
-        np.rint(t_train.sp_labels * 4),
-        None,
-        rounds,
-        features,
-        {"objective": "lambdarank", "lambdarank_truncation_level": 5, "eval_at": [1]},
-        group=t_train.sp_case,
-    )
+    train_rows = np.hstack([t_train.sp_rows, train_read])
+    read_spec = fit_ranker(train_rows, t_train.sp_labels, t_train.sp_case, rounds, (*SPAN_FEATURES, *READ_FEATURES))
     base = logits(base_spec, t_held.sp_rows)
     read = logits(read_spec, np.hstack([t_held.sp_rows, held_read]))
     tops = _group_max(base, t_held.sp_case)

@@ -213,6 +213,14 @@ def fit_lightgbm(
     return spec
 
 
+def fit_span_ranker(
+    rows: np.ndarray, f1s: np.ndarray, group: np.ndarray, rounds: int, features: Sequence[str] = SPAN_FEATURES
+) -> dict:
+    """LambdaRank within each answer sentence, on the candidates' F1 against the gold answer in five grades."""
+    ranking = {"objective": "lambdarank", "lambdarank_truncation_level": 5, "eval_at": [1]}
+    return fit_lightgbm(rows, np.rint(f1s * 4), None, rounds, features, ranking, group=group)
+
+
 def _walk(node: dict, tree: tuple[list, list, list, list, list]) -> int:
     """Append one LightGBM node (and its subtree) to the flat arrays; a leaf is returned as ~index."""
     feature, threshold, left, right, leaves = tree
@@ -643,15 +651,7 @@ def fit(
     exact_labels = (t_train.sp_labels >= 0.999).astype(np.float32)
     span_candidates = {
         "binary (exact match)": fit_lightgbm(t_train.sp_rows, exact_labels, None, span_rounds, SPAN_FEATURES),
-        "lambdarank (F1 grades)": fit_lightgbm(
-            t_train.sp_rows,
-            np.rint(t_train.sp_labels * 4),
-            None,
-            span_rounds,
-            SPAN_FEATURES,
-            {"objective": "lambdarank", "lambdarank_truncation_level": 5, "eval_at": [1]},
-            group=t_train.sp_case,
-        ),
+        "lambdarank (F1 grades)": fit_span_ranker(t_train.sp_rows, t_train.sp_labels, t_train.sp_case, span_rounds),
     }
     rows = []
     span_scores = {}
@@ -677,7 +677,7 @@ def fit(
 
     # the cross reader: a second opinion on the span when the ranker is unsure (bench/cross_reader_training.py)
     cross_spec, cross_rows = cross_reader_training.train(
-        t_train, t_held, span_spec, fit_lightgbm, _logits, span_top1, span_rounds
+        t_train, t_held, span_spec, fit_span_ranker, _logits, span_top1, span_rounds
     )
     print(
         table(
