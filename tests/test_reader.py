@@ -162,6 +162,7 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, tiny) -> Non
     assert reading.quotes and "1780份" in reading.quotes[0].text
     assert 0.0 <= reading.confidence <= 1.0
     assert spec["trained_on"]["cases"]["train"] == len(cases)
+    assert reader.cross is not None and len(reader.cross.heads.start) == 384 + 1  # the cross reader is retrained too
 
 
 def test_on_topic_negatives_keep_the_sentence_but_lose_the_answer(tiny) -> None:
