@@ -213,12 +213,16 @@ def fit_lightgbm(
     return spec
 
 
-def fit_span_ranker(
+def fit_span_rankers(
     rows: np.ndarray, f1s: np.ndarray, group: np.ndarray, rounds: int, features: Sequence[str] = SPAN_FEATURES
-) -> dict:
-    """LambdaRank within each answer sentence, on the candidates' F1 against the gold answer in five grades."""
+) -> dict[str, dict]:
+    """The two span rankers the trainer chooses between on held-out F1: binary on exact match, and LambdaRank
+    within each answer sentence on the candidates' F1 against the gold answer in five grades."""
     ranking = {"objective": "lambdarank", "lambdarank_truncation_level": 5, "eval_at": [1]}
-    return fit_lightgbm(rows, np.rint(f1s * 4), None, rounds, features, ranking, group=group)
+    return {
+        "binary (exact match)": fit_lightgbm(rows, (f1s >= 0.999).astype(np.float32), None, rounds, features),
+        "lambdarank (F1 grades)": fit_lightgbm(rows, np.rint(f1s * 4), None, rounds, features, ranking, group=group),
+    }
 
 
 def _walk(node: dict, tree: tuple[list, list, list, list, list]) -> int:
@@ -648,11 +652,7 @@ def fit(
     # span ranker: two objectives, chosen on held-out F1 of the top candidate in answer sentences (a third,
     # cross-entropy on F1 as a soft label, lost to both on the full data: top-candidate F1 0.500 vs 0.530/0.545)
     span_rounds = max(1, int(SPAN_ROUNDS * rounds))
-    exact_labels = (t_train.sp_labels >= 0.999).astype(np.float32)
-    span_candidates = {
-        "binary (exact match)": fit_lightgbm(t_train.sp_rows, exact_labels, None, span_rounds, SPAN_FEATURES),
-        "lambdarank (F1 grades)": fit_span_ranker(t_train.sp_rows, t_train.sp_labels, t_train.sp_case, span_rounds),
-    }
+    span_candidates = fit_span_rankers(t_train.sp_rows, t_train.sp_labels, t_train.sp_case, span_rounds)
     rows = []
     span_scores = {}
     for kind, spec in span_candidates.items():
@@ -677,7 +677,7 @@ def fit(
 
     # the cross reader: a second opinion on the span when the ranker is unsure (bench/cross_reader_training.py)
     cross_spec, cross_rows = cross_reader_training.train(
-        t_train, t_held, span_spec, fit_span_ranker, _logits, span_top1, span_rounds
+        t_train, t_held, span_spec, fit_span_rankers, _logits, span_top1, span_rounds
     )
     print(
         table(
