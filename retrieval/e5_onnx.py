@@ -286,7 +286,6 @@ def build_graph(model: E5File, layers: int | None = None, states: bool = False) 
     join_heads = const("join_heads", np.array([-1, H], dtype=np.int64))
     thirds = const("thirds", np.array([H, H, H], dtype=np.int64))
     scale = const("scale", np.array(1.0 / np.sqrt(head_dim), dtype=np.float32))
-    tokens_axis = const("tokens_axis", np.array([0], dtype=np.int64))
     x = "x"
     for k in range(model.layers if layers is None else min(layers, model.layers)):
         q, key, v = op("Split", [linear(x, k, ["q", "k", "v"]), thirds], outputs=3, axis=1)
@@ -302,6 +301,7 @@ def build_graph(model: E5File, layers: int | None = None, states: bool = False) 
         nodes.append(helper.make_node("Identity", [x], ["states"]))
         output = helper.make_tensor_value_info("states", TensorProto.FLOAT, ["tokens", H])
     else:
+        tokens_axis = const("tokens_axis", np.array([0], dtype=np.int64))
         nodes.append(helper.make_node("ReduceMean", [x, tokens_axis], ["mean"], keepdims=0))
         output = helper.make_tensor_value_info("mean", TensorProto.FLOAT, [H])
     graph = helper.make_graph(
