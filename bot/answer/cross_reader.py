@@ -2,15 +2,16 @@
 
 The span ranker (bot/answer/spans.py) judges each candidate by hand-made features of the words around it.
 Here the bundled e5 model reads `query: <question>` and `passage: <sentence>` as one sequence, so every
-sentence piece's state has attended to the question; two linear heads on those states (trained by
-bench/train_answerer.py on DRCD and CMRC 2018 trial, as the other models) score each piece as the start
-and the end of the answer, and each candidate gets the scores of the pieces its edges fall in.
+sentence piece's state has attended to the question; three linear heads on those states (trained by
+bench/train_answerer.py on DRCD and CMRC 2018 trial, as the other models) score each piece as the start,
+the end or a part of the answer, and each candidate gets the scores of the pieces its edges fall in and
+of the pieces it covers.
 
 Why: on held-out DRCD and trial answer sentences (bench/train_answerer.py) the ranker's top candidate had
-F1 0.575 and exact match 0.376; re-ranked with these scores, 0.633 and 0.456. It costs one pass of six
-layers over question and sentence (8–15 ms with two threads, by length), so the reader asks for it only
+F1 0.575 and exact match 0.376; re-ranked with these scores, 0.637 and 0.459. It costs one pass of six
+layers over question and sentence (8–25 ms with two threads, by length), so the reader asks for it only
 on the half of sentences the ranker is least sure of (bot/answer/reader.py), which keeps most of the gain
-(F1 0.620, exact match 0.433) and leaves the median question's time alone.
+(F1 0.623, exact match 0.434) and leaves the median question's time alone.
 """
 
 from __future__ import annotations
