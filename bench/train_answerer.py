@@ -7,12 +7,13 @@ Data (bench/answer_data.py runs the project's own retrieval on each set):
 - held out, for calibration and every choice made here: the other DRCD and trial articles, plus seed-dev.
 CMRC 2018 dev is never read here (bench/answer_eval.py reports on it).
 
-Three models: a sentence scorer (LightGBM pointwise or lambdarank vs logistic regression, the better on
+Four models: a sentence scorer (LightGBM pointwise or lambdarank vs logistic regression, the better on
 held-out top-1 and top-2 ships; a ranking model is Platt-scaled into probabilities on held-out rows and
 ships with the pointwise one, whose scores the confidence reads),
-a span ranker for the short answer (LightGBM), and a logistic confidence model fitted on the held-out
-split (answerable questions and the same questions with their paragraph removed), whose output is the
-`confidence` compared with QABOT_MIN_CONFIDENCE.
+a span ranker for the short answer (LightGBM), the cross reader that re-ranks the spans when the ranker is
+unsure (linear heads on e5 token states and a second ranker: bench/cross_reader_training.py), and a
+logistic confidence model fitted on the held-out split (answerable questions and the same questions with
+their paragraph removed), whose output is the `confidence` compared with QABOT_MIN_CONFIDENCE.
 """
 
 from __future__ import annotations
