@@ -77,7 +77,7 @@ def _split(states: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> Pairs:
     return list(zip(np.split(states, bounds), np.split(offsets, bounds), strict=True))
 
 
-def _piece_labels(offsets: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def piece_labels(offsets: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """1 for the piece holding the answer's first character, its last one, any of its characters."""
     start, end, inside = np.zeros(len(offsets)), np.zeros(len(offsets)), np.zeros(len(offsets))
     first, last = int(answer[0]), int(answer[1]) - 1
@@ -92,7 +92,7 @@ def fit_heads(pairs: Pairs, answers: np.ndarray, layers: int = LAYERS, c: float 
     from sklearn.linear_model import LogisticRegression
 
     x = np.concatenate([h for h, _ in pairs]).astype(np.float32)
-    labels = [_piece_labels(o, a) for (_, o), a in zip(pairs, answers, strict=True)]
+    labels = [piece_labels(o, a) for (_, o), a in zip(pairs, answers, strict=True)]
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / scale
     weights = []
@@ -109,19 +109,25 @@ def fit_heads(pairs: Pairs, answers: np.ndarray, layers: int = LAYERS, c: float 
 def read_rows(t: Any, pairs: Pairs, heads_of: Callable[[int], TokenHeads]) -> np.ndarray:
     """READ_FEATURES of every candidate row of `t`, each sentence scored by `heads_of(its group)`."""
     out = np.zeros((len(t.sp_rows), len(READ_FEATURES)), dtype=np.float32)
-    order = np.argsort(t.sp_group, kind="stable")
-    groups = t.sp_group[order]
+    order = np.argsort(t.sp_case, kind="stable")
+    groups = t.sp_case[order]
     bounds = np.flatnonzero(np.diff(groups)) + 1
     for rows in np.split(order, bounds):
         if not len(rows):
             continue
-        g = int(t.sp_group[rows[0]])
+        g = int(t.sp_case[rows[0]])
         states, offsets = pairs[g]
-        sentence = str(t.g_sentence[g])
-        spans = [Span(int(a), int(b), sentence[a:b]) for a, b in zip(t.sp_start[rows], t.sp_end[rows], strict=True)]
+        sentence, spans = candidates(t, rows)
         pieces = [tuple(o) for o in offsets.tolist()]
         out[rows] = read_features(heads_of(g).logits(states), pieces, spans, len(sentence))
     return out
+
+
+def candidates(t: Any, rows: np.ndarray) -> tuple[str, list[Span]]:
+    """The answer sentence of these candidate rows (all of one sentence) and the candidates as spans."""
+    sentence = str(t.g_sentence[int(t.sp_case[rows[0]])])
+    edges = zip(t.sp_start[rows].tolist(), t.sp_end[rows].tolist(), strict=True)
+    return sentence, [Span(a, b, sentence[a:b]) for a, b in edges]
 
 
 def _fold(question: str) -> int:

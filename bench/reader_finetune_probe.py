@@ -18,11 +18,14 @@ import time
 import numpy as np
 from _common import table
 from answer_data import build_cases
+from cross_reader_training import candidates, piece_labels
 from train_answerer import _merge, feature_tables, held_out
 
-from retrieval.e5_onnx import E5File, Tokenizer, _session, build_graph, default_path, dequantize_rows
+from bot.answer.cross_reader import READ_FEATURES, read_features
+from retrieval.e5_onnx import E5File, PairStates, dequantize_rows
 
 LAYERS = 6  # as the shipped cross reader
+BOTH = READ_FEATURES.index("read_both")  # the start score of a candidate's first piece plus the end score of its last
 
 
 def tables(sets: list[str]):
@@ -34,24 +37,14 @@ def tables(sets: list[str]):
     return _merge(train), _merge(held)
 
 
-def pairs(t, model: E5File, tokenizer: Tokenizer, frozen: int) -> list[tuple]:
+def pairs(t, reader: PairStates) -> list[tuple]:
     """Per answer sentence: the states after the frozen layers (whole pair), where the sentence starts,
     piece labels [pieces, 3] and piece offsets."""
-    session = _session(build_graph(model, frozen, states=True), 2)
-    middle = [model.eos, model.eos, *tokenizer.content_ids("passage:")]
     out = []
-    for question, sentence, (a0, a1) in zip(
-        t.g_question.tolist(), t.g_sentence.tolist(), t.g_answer.tolist(), strict=True
-    ):
-        head = [model.bos, *tokenizer.content_ids("query: " + question)[:256], *middle]
-        ids, offsets = tokenizer.ids_and_offsets(sentence)
-        room = model.max_positions - len(head) - 1
-        ids, offsets = ids[:room], offsets[:room]
-        (states,) = session.run(["states"], {"x": model.embed_tokens([*head, *ids, model.eos])})
-        labels = np.zeros((len(ids), 3), dtype=np.float32)
-        for k, (a, b) in enumerate(offsets):
-            labels[k] = (a <= a0 < b, a <= a1 - 1 < b, b > a and a < a1 and a0 < b)
-        out.append((states.astype(np.float16), len(head), labels, offsets))
+    for question, sentence, answer in zip(t.g_question.tolist(), t.g_sentence.tolist(), t.g_answer, strict=True):
+        ids, start, offsets = reader.pair(question, sentence)
+        labels = np.stack(piece_labels(np.asarray(offsets).reshape(-1, 2), answer), axis=1).astype(np.float32)
+        out.append((reader.run(ids).astype(np.float16), start, labels, offsets))
     return out
 
 
@@ -117,18 +110,14 @@ def run(train_pairs, held_pairs, t_held, model: E5File, frozen: int, tune: bool,
     found = []
     with torch.no_grad():
         for g, item in enumerate(held_pairs):
-            out, offsets = scores(item).numpy(), item[3]
-            sentence = str(t_held.g_sentence[g])
-            piece_at = np.full(len(sentence) + 1, -1)
-            for k, (a, b) in enumerate(offsets):
-                piece_at[a:b] = k
-            rows = np.flatnonzero(t_held.sp_group == g)
-            best, best_f1 = -np.inf, 0.0
-            for r in rows:
-                first, last = piece_at[t_held.sp_start[r]], piece_at[t_held.sp_end[r] - 1]
-                if first >= 0 and last >= 0 and out[first, 0] + out[last, 1] > best:
-                    best, best_f1 = out[first, 0] + out[last, 1], float(t_held.sp_labels[r])
-            found.append(best_f1)
+            out = scores(item).numpy()
+            rows = np.flatnonzero(t_held.sp_case == g)
+            if not len(rows):
+                found.append(0.0)
+                continue
+            sentence, spans = candidates(t_held, rows)
+            read = read_features((out[:, 0], out[:, 1], out[:, 2]), item[3], spans, len(sentence))
+            found.append(float(t_held.sp_labels[rows[int(np.argmax(read[:, BOTH]))]]))
     f1s = np.asarray(found)
     return float(np.mean(f1s >= 0.999)), float(np.mean(f1s))
 
@@ -142,11 +131,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     t_train, t_held = tables(args.sets)
-    model = E5File(default_path())
-    tokenizer = Tokenizer(model)
     frozen = LAYERS - args.tune
-    train_pairs = pairs(t_train, model, tokenizer, frozen)
-    held_pairs = pairs(t_held, model, tokenizer, frozen)
+    reader = PairStates(frozen, threads=2)
+    model = reader.model
+    train_pairs = pairs(t_train, reader)
+    held_pairs = pairs(t_held, reader)
     rows = []
     for label, tune in (("heads only (layers frozen)", False), (f"heads + last {args.tune} layers tuned", True)):
         em, f1 = run(train_pairs, held_pairs, t_held, model, frozen, tune, args.epochs, args.lr)

@@ -87,10 +87,9 @@ class Tables:
     s_case: np.ndarray
     sp_rows: np.ndarray
     sp_labels: np.ndarray
-    sp_case: np.ndarray
-    # what the cross reader reads (bench/cross_reader_training.py): each candidate's answer sentence (an
-    # index into the g_ arrays) and character span; each answer sentence's question, text and gold answer span
-    sp_group: np.ndarray
+    sp_case: np.ndarray  # each candidate's answer sentence: an index into the g_ arrays
+    # what the cross reader reads (bench/cross_reader_training.py): each candidate's character span; each
+    # answer sentence's question, text and gold answer span
     sp_start: np.ndarray
     sp_end: np.ndarray
     g_question: np.ndarray
@@ -151,7 +150,6 @@ def _tables(cases: list[Case]) -> Tables:
         cat(sp_rows, len(SPAN_FEATURES)),
         cat(sp_labels),
         cat(sp_case),
-        cat(sp_case),  # one group per answer sentence, numbered from 0 in this table
         cat(sp_start),
         cat(sp_end),
         np.asarray(g_question, dtype=str),
@@ -935,8 +933,8 @@ def _merge(parts: list[Tables]) -> Tables:
     offset = groups = 0
     out = []
     for t in parts:
-        out.append(replace(t, s_case=t.s_case + offset, sp_case=t.sp_case + offset, sp_group=t.sp_group + groups))
-        offset += int(max(t.s_case.max(initial=0), t.sp_case.max(initial=0))) + 1
+        out.append(replace(t, s_case=t.s_case + offset, sp_case=t.sp_case + groups))
+        offset += int(t.s_case.max(initial=-1)) + 1
         groups += len(t.g_sentence)
     return Tables(*(np.concatenate([getattr(t, f) for t in out]) for f in Tables.__dataclass_fields__))
 

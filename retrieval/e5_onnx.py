@@ -19,9 +19,10 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -320,28 +321,45 @@ def build_graph(model: E5File, layers: int | None = None, states: bool = False) 
 
 @dataclass(frozen=True)
 class _Loaded:
-    """What every session of one model file shares: the file, its tokenizer and the graph."""
+    """What every session of one model file shares: the file and its tokenizer."""
 
     model: E5File
     tokenizer: Tokenizer
-    graph: bytes
 
 
 _loaded: dict[str, _Loaded] = {}
-_state_graphs: dict[tuple[str, int], bytes] = {}
-_shared: dict[tuple[str, int], OnnxE5] = {}
-_shared_pairs: dict[tuple[str, int, int], PairStates] = {}
+_graphs: dict[tuple[str, int | None, bool], bytes] = {}
+_shared: dict[tuple[Any, ...], Any] = {}
 _lock = threading.Lock()
 
 
-def _load(path: str) -> _Loaded:
-    """Parse the file and build the graph once per process (0.25 s); called under `_lock`."""
-    loaded = _loaded.get(path)
-    if loaded is None:
-        model = E5File(path)
-        loaded = _loaded[path] = _Loaded(model, Tokenizer(model), build_graph(model))
-        _release_freed_memory()  # the graph's build leaves ~90 MB of freed numpy and protobuf buffers
-    return loaded
+def _load(path: str, layers: int | None = None, states: bool = False) -> tuple[_Loaded, bytes]:
+    """Parse the file and build each graph (`build_graph`'s arguments) once per process (0.25 s for
+    all twelve layers)."""
+    with _lock:
+        loaded = _loaded.get(path)
+        if loaded is None:
+            model = E5File(path)
+            loaded = _loaded[path] = _Loaded(model, Tokenizer(model))
+        graph = _graphs.get((path, layers, states))
+        if graph is None:
+            graph = _graphs[(path, layers, states)] = build_graph(loaded.model, layers, states)
+            _release_freed_memory()  # the graph's build leaves ~90 MB of freed numpy and protobuf buffers
+    return loaded, graph
+
+
+_T = TypeVar("_T")
+
+
+def _one_per_process(key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
+    """The object stored under `key`, made by `make` the first time (outside the lock: it takes a while)."""
+    with _lock:
+        found = _shared.get(key)
+    if found is None:
+        found = make()
+        with _lock:
+            found = _shared.setdefault(key, found)
+    return cast(_T, found)
 
 
 def _release_freed_memory() -> None:
@@ -378,11 +396,10 @@ class OnnxE5:
 
     def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime loads
-        with _lock:
-            loaded = _load(str(path or default_path()))
+        loaded, graph = _load(str(path or default_path()))
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.dim = self.model.hidden
-        self._session = _session(loaded.graph, threads)
+        self._session = _session(graph, threads)
 
     def encode(self, text: str, is_query: bool = True) -> np.ndarray:
         """L2-normalised vector; texts longer than 510 tokens are averaged over windows, as e5.c does."""
@@ -411,48 +428,39 @@ class PairStates:
 
     def __init__(self, layers: int, path: str | Path | None = None, threads: int = 1) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        key = str(path or default_path())
-        with _lock:
-            loaded = _load(key)
-            graph = _state_graphs.get((key, layers))
-            if graph is None:
-                graph = _state_graphs[(key, layers)] = build_graph(loaded.model, layers, states=True)
-                _release_freed_memory()
+        loaded, graph = _load(str(path or default_path()), layers, states=True)
         self.model, self.tokenizer, self.layers = loaded.model, loaded.tokenizer, layers
         self._session = _session(graph, threads)
         self._middle = [self.model.eos, self.model.eos, *self.tokenizer.content_ids("passage:")]
 
-    def states(self, question: str, sentence: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Token states of `sentence` [pieces, hidden] and each piece's character span in it. A pair
-        longer than the model's 512 positions keeps the question whole and cuts the sentence."""
+    def pair(self, question: str, sentence: str) -> tuple[list[int], int, list[tuple[int, int]]]:
+        """The pair's token ids, where the sentence's pieces start among them, and each piece's character
+        span in `sentence`. A pair longer than the model's 512 positions keeps the question (up to 256
+        pieces) and cuts the sentence."""
         question_ids = self.tokenizer.content_ids("query: " + question)[: self.model.max_positions // 2]
         ids, offsets = self.tokenizer.ids_and_offsets(sentence)
         head = [self.model.bos, *question_ids, *self._middle]
         room = max(0, self.model.max_positions - len(head) - 1)
-        ids, offsets = ids[:room], offsets[:room]
-        (states,) = self._session.run(["states"], {"x": self.model.embed_tokens([*head, *ids, self.model.eos])})
-        return states[len(head) : len(head) + len(ids)], offsets
+        return [*head, *ids[:room], self.model.eos], len(head), offsets[:room]
+
+    def run(self, ids: list[int]) -> np.ndarray:
+        """The states of every token [tokens, hidden] after the first `layers` layers."""
+        (states,) = self._session.run(["states"], {"x": self.model.embed_tokens(ids)})
+        return np.asarray(states)
+
+    def states(self, question: str, sentence: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Token states of `sentence` [pieces, hidden] and each piece's character span in it."""
+        ids, start, offsets = self.pair(question, sentence)
+        return self.run(ids)[start : start + len(offsets)], offsets
 
 
 def shared_encoder(threads: int) -> OnnxE5:
     """One encoder per process and thread count (a session adds about 4 MB and 0.06 s to the shared parts)."""
     path = default_path()
-    with _lock:
-        encoder = _shared.get((path, threads))
-    if encoder is None:
-        encoder = OnnxE5(path, threads)
-        with _lock:
-            encoder = _shared.setdefault((path, threads), encoder)
-    return encoder
+    return _one_per_process(("encoder", path, threads), lambda: OnnxE5(path, threads))
 
 
 def shared_pair_states(layers: int, threads: int) -> PairStates:
     """One pair reader per process, layer count and thread count."""
     path = default_path()
-    with _lock:
-        reader = _shared_pairs.get((path, layers, threads))
-    if reader is None:
-        reader = PairStates(layers, path, threads)
-        with _lock:
-            reader = _shared_pairs.setdefault((path, layers, threads), reader)
-    return reader
+    return _one_per_process(("pairs", path, layers, threads), lambda: PairStates(layers, path, threads))
