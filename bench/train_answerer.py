@@ -33,9 +33,11 @@ from _common import RESULTS, ROOT, SEED_DEV, service_for, table
 from answer_data import DATASETS, TOP_K, Case, build_cases, service, single_part
 from cmrc_metric import exact, f1
 
+from bot.answer.cross_reader import CrossReader
 from bot.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, part_view, sentence_features
 from bot.answer.reader import MAX_SHORT_CHARS, MODEL_PATH, Reader, asked_text, index_idf, span_fits, span_order
 from bot.answer.spans import SPAN_FEATURES, span_features
+from retrieval.e5_onnx import TunedLayers
 from retrieval.query import analyse
 
 SOURCES = [ROOT / "bot" / "answer" / f for f in ("features.py", "spans.py")] + [
@@ -585,8 +587,19 @@ def main(argv: list[str] | None = None) -> dict:
     return spec
 
 
+def trained_reader(spec: dict) -> Reader:
+    """The reader of a spec fresh from `fit`: its cross reader's tuned layers are still in memory."""
+    reader = Reader(spec)
+    if reader.cross is not None and "_tuned_layers" in spec:
+        reader.cross = CrossReader(reader.cross.heads, TunedLayers.in_memory(spec["_tuned_layers"]))
+    return reader
+
+
 def save(spec: dict, path: Path) -> None:
+    """The model file, and beside it the cross reader's tuned layers when the spec has them."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if "_tuned_layers" in spec:
+        spec["cross_reader"]["tuned"] = cross_reader_training.save_tuned_layers(spec["_tuned_layers"], path)
     path.write_text(json.dumps(shipped(spec), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
@@ -728,7 +741,7 @@ def fit(
         spec["span_min_prob_by_type"],
         (spec["span_calibration"], spec["span_calibration_read"]),
         span_rows,
-    ) = choose_span_threshold(Reader(spec), held)
+    ) = choose_span_threshold(trained_reader(spec), held)
     print(
         table(
             "short answer shown when the span ranker's probability ≥ t, t chosen per question type (held-out)",
@@ -736,7 +749,7 @@ def fit(
             span_rows,
         )
     )
-    spec["rival_ratio"], rival_rows = choose_rival_ratio(Reader(spec), held)
+    spec["rival_ratio"], rival_rows = choose_rival_ratio(trained_reader(spec), held)
     print(
         table(
             "lead with a near-tied runner-up sentence when the confidence model is surer of it (held-out)",
@@ -744,7 +757,7 @@ def fit(
             rival_rows,
         )
     )
-    reader = Reader(spec)
+    reader = trained_reader(spec)
     held_reads = read_cases(reader, held)
     validation = held_reads + read_cases(reader, extra_validation)
     threshold, t_rows = choose_threshold(

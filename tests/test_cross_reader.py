@@ -132,3 +132,26 @@ def test_read_together_the_question_picks_its_answer_out_of_the_sentence(reader:
         logits, read = reader.second_opinion(question, info, rows, unsure, spans)
         assert read
         assert spans[int(np.argmax(logits))].text == answer
+
+
+def test_tuned_layers_from_another_training_run_are_refused(tmp_path, caplog) -> None:
+    """The model file records the digest of its tuned layers; a mismatched file is not read as if it fit."""
+    from bot.answer.cross_reader import TunedFile
+
+    spec = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    layers = tmp_path / "layers.npz"
+    np.savez(layers, **{"l5.oln.b": np.zeros(384, np.float32)})
+    cross = CrossReader(TokenHeads.from_spec(spec["cross_reader"]), TunedFile(layers, "0" * 64))
+    with caplog.at_level(logging.WARNING):
+        assert cross.features("投入多少？", SENTENCE, spans_of("720万元")) is None
+    assert any("not the one the answer model was trained with" in r.message for r in caplog.records)
+
+
+def test_a_model_file_whose_tuned_layers_are_missing_is_a_clear_error(tmp_path) -> None:
+    from bot.answer.reader import ModelFileError, load_reader
+
+    spec = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    assert "tuned" in spec["cross_reader"], "the shipped model reads with tuned layers"
+    (tmp_path / "answerer.json").write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="answer model part not found"):
+        load_reader(path=tmp_path / "answerer.json")

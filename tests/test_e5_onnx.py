@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,3 +207,47 @@ def test_a_question_and_sentence_read_together_give_one_state_per_sentence_piece
     assert not np.allclose(states, other), "the sentence's states depend on the question"
     long_states, long_offsets = pairs.states("投入多少？", sentence * 40)  # over 512 positions: the end is cut
     assert len(long_states) == len(long_offsets) < 512
+
+
+def _file_weights(model, k: int) -> dict[str, np.ndarray]:
+    """Layer k's own weights, as the trainer names tuned ones."""
+    from retrieval.e5_onnx import dequantize_rows
+
+    sizes = {"q": model.hidden, "k": model.hidden, "v": model.hidden, "ao": model.hidden}
+    sizes |= {"fi": model.ffn, "fo": model.hidden}
+    out = {}
+    for name, n_out in sizes.items():
+        out[f"l{k}.{name}.w"] = dequantize_rows(model.blocks(f"l{k}.{name}.w")).reshape(n_out, -1)
+        out[f"l{k}.{name}.b"] = model.floats(f"l{k}.{name}.b")
+    return out
+
+
+def test_tuned_weights_replace_a_layer_of_the_file(tmp_path: Path):
+    from retrieval.e5_onnx import PairStates, TunedLayers
+
+    plain = PairStates(2, threads=1)
+    weights = _file_weights(plain.model, 1)
+    same = PairStates(2, threads=1, tuned=TunedLayers.in_memory(weights))
+    question, sentence = "投入多少专项经费？", "青海省总工会2023年计划投入720万元专项经费。"
+    a, _ = plain.states(question, sentence)
+    b, _ = same.states(question, sentence)
+    assert np.abs(a - b).max() < 0.1, "the file's own weights as floats: the states of the 4-bit layer"
+    changed = dict(weights, **{"l1.fo.w": weights["l1.fo.w"] * 0.0, "l1.oln.b": np.ones(384, np.float32)})
+    path = tmp_path / "layers.npz"
+    np.savez(path, **changed)
+    loaded = TunedLayers.load(path)
+    c, _ = PairStates(2, threads=1, tuned=loaded).states(question, sentence)
+    assert np.abs(a - c).max() > 0.5, "changed weights are used"
+    assert loaded.key == TunedLayers.load(path).key != TunedLayers.in_memory(weights).key
+
+
+def test_a_weights_file_that_holds_objects_or_garbage_is_refused(tmp_path: Path):
+    from retrieval.e5_onnx import TunedLayers
+
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, evil=np.array([{"a": 1}], dtype=object))
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file")
+    for path in (pickled, garbage):
+        with pytest.raises(E5FileError):
+            TunedLayers.load(path)

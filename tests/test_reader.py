@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bot.answer.reader import MODEL_PATH, ModelFileError, Reader, index_idf, load_reader
+from bot.answer.spans import Span
 from bot.service import AnswerService
 from retrieval.query import analyse
 from tests.common import make_settings
@@ -163,6 +164,14 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, tiny) -> Non
     assert 0.0 <= reading.confidence <= 1.0
     assert spec["trained_on"]["cases"]["train"] == len(cases)
     assert reader.cross is not None and len(reader.cross.heads.start) == 384 + 1  # the cross reader is retrained too
+    layers = tmp_path / "answerer-layers.npz"  # with its tuned layers beside the model file
+    assert reader.cross.tuned is not None and getattr(reader.cross.tuned, "path", None) == layers
+    first = layers.read_bytes()
+    save(spec, out)
+    assert layers.read_bytes() == first, "the same weights give the same file"
+    sentence = "去年，威海市签订集体合同1780份，覆盖职工32万余人。"
+    span = Span(sentence.index("1780份"), sentence.index("1780份") + 5, "1780份")
+    assert reader.cross.features("威海市去年签订了多少份集体合同？", sentence, [span]) is not None
 
 
 def test_on_topic_negatives_keep_the_sentence_but_lose_the_answer(tiny) -> None:

