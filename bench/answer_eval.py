@@ -1,6 +1,6 @@
 """The answer step on data it was never trained or tuned on: prints the issue's target table.
 
-    python bench/answer_eval.py [--only cmrc|seed|followup|fresh|latency] [--sample N]
+    python bench/answer_eval.py [--only cmrc|seed|followup|fresh|news|latency] [--sample N]
 
 - CMRC 2018 dev (report only): gold answer in the answer text, answerable questions answered, short answer
   exact match and F1 with the official CMRC 2018 metric, by question type; the same questions with the gold
@@ -12,6 +12,10 @@
   not answered by the articles, written as a new user would ask them after the model was trained; used to
   validate choices (the confidence model's on-topic negatives), never to train. The answer holds the answer
   string; the short answer holds it; the unanswerable ones are refused.
+- short answers on news (seed-dev's answers, the fresh questions and bench/data/short-dev.jsonl: 60 more
+  questions on the seed articles with a short answer copied from the text, written without looking at the
+  bot's answers; validation only): the short answer's exact match and F1 (CMRC 2018 metric; none shown
+  counts 0), how often one is shown, and the F1 of the best span, shown or not.
 - latency: the answer step alone (`Reader.read`) and warm `ask`, medians over seed-dev.
 """
 
@@ -35,6 +39,7 @@ from retrieval.query import ANSWER_TYPES, analyse
 
 FOLLOWUPS = ROOT / "bench" / "data" / "followup-dev.jsonl"
 FRESH = ROOT / "bench" / "data" / "fresh-dev.jsonl"
+SHORT = ROOT / "bench" / "data" / "short-dev.jsonl"
 TARGETS = {
     "cmrc-dev: gold answer in the answer text": 0.85,
     "cmrc-dev: answerable answered": 0.95,
@@ -177,6 +182,45 @@ def fresh(service) -> dict[str, float]:
     }
 
 
+def news_short(service) -> dict[str, float]:
+    loaded = service.snapshot()
+    reader = load_reader(index_idf(loaded.index.bm25))
+    sets = {
+        "seed-dev": [r for r in _records(SEED_DEV) if r.get("answer") and any(r.get("evidence", []))],
+        "fresh": [r for r in _records(FRESH) if r["answer"] and not r.get("after")],
+        "short-dev": _records(SHORT) if SHORT.exists() else [],
+    }
+    rows, every = [], defaultdict(list)
+    for name, records in sets.items():
+        scores = defaultdict(list)
+        for rec in records:
+            query = analyse(rec["question"], idf=reader.idf)
+            reading = reader.read(query, loaded.searcher.search(query.search_text, service.settings.top_k))
+            gold = [rec["answer"]]
+            short = reading.short_answer or ""
+            for key, value in (
+                ("em", exact(gold, short) if short else 0.0),
+                ("f1", f1(gold, short) if short else 0.0),
+                ("shown", float(bool(short))),
+                ("best", f1(gold, reading.best_span or "")),
+            ):
+                scores[key].append(value)
+                every[key].append(value)
+        if records:
+            rows.append([name, len(records), *_means(scores)])
+    rows.append(["all", len(every["f1"]), *_means(every)])
+    print(table("short answers on news questions", ["set", "n", "short EM", "short F1", "shown", "best-span F1"], rows))
+    return {
+        "news: short answer EM": statistics.fmean(every["em"]),
+        "news: short answer F1": statistics.fmean(every["f1"]),
+        "news: best span F1": statistics.fmean(every["best"]),
+    }
+
+
+def _means(scores: dict[str, list[float]]) -> list[str]:
+    return [f"{statistics.fmean(scores[k]):.3f}" for k in ("em", "f1", "shown", "best")]
+
+
 def latency(service) -> dict[str, float]:
     records = _records(SEED_DEV)
     loaded = service.snapshot()
@@ -206,14 +250,14 @@ def latency(service) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["cmrc", "seed", "followup", "fresh", "latency"])
+    parser.add_argument("--only", choices=["cmrc", "seed", "followup", "fresh", "news", "latency"])
     parser.add_argument("--sample", type=int, help="only N CMRC dev questions (quick run)")
     args = parser.parse_args()
     threshold = min_confidence()
     results: dict[str, float] = {}
     if args.only in (None, "cmrc"):
         results |= cmrc(args.sample, threshold)
-    if args.only in (None, "seed", "followup", "fresh", "latency"):
+    if args.only in (None, "seed", "followup", "fresh", "news", "latency"):
         service = service_for("seeds", ROOT / "seeds")
         service.build()
         if args.only in (None, "seed"):
@@ -222,6 +266,8 @@ def main() -> None:
             results |= followups(service)
         if args.only in (None, "fresh"):
             results |= fresh(service)
+        if args.only in (None, "news"):
+            results |= news_short(service)
         if args.only in (None, "latency"):
             results |= latency(service)
     rows = []
