@@ -248,6 +248,8 @@ def test_a_weights_file_that_holds_objects_or_garbage_is_refused(tmp_path: Path)
     np.savez(pickled, evil=np.array([{"a": 1}], dtype=object))
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip file")
-    for path in (pickled, garbage):
+    integers = tmp_path / "integers.npz"
+    np.savez(integers, **{"l1.q.w": np.zeros((384, 384), dtype=np.int64)})
+    for path in (pickled, garbage, integers):
         with pytest.raises(E5FileError):
             TunedLayers.load(path)
