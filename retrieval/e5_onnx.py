@@ -286,7 +286,8 @@ def build_graph(
     with `states` the token states [tokens, hidden] after the first `layers` layers (the span reader's).
     A layer whose weights are in `tuned` multiplies them in 8-bit blocks instead of the file's 4-bit ones:
     against float32 the reader's piece scores moved by at most 0.1 (same best pieces on three pairs), its
-    CMRC dev short-answer F1 by +0.001, and the reader's session adds 23 MB to a process instead of 65."""
+    CMRC dev short-answer F1 by +0.001 (same model file), and the reader's session adds 23 MB to a
+    process instead of 65."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

