@@ -294,3 +294,21 @@ def test_a_ranking_model_is_scaled_into_probabilities_without_changing_its_order
     probabilities = 1.0 / (1.0 + np.exp(-scaled))
     assert abs(probabilities.mean() - labels.mean()) < 0.03  # calibrated: the mean matches the base rate
     assert probabilities[labels == 1].mean() > probabilities[labels == 0].mean() + 0.3
+
+
+def test_a_candidate_short_enough_to_lead_goes_before_a_longer_one() -> None:
+    """A whole clause can never be shown as the short answer, so the best short candidate leads."""
+    from bot.answer.features import analyse_sentence, part_view
+    from bot.answer.reader import MAX_SHORT_CHARS, _Pick
+    from bot.answer.spans import span_features
+
+    sentence = "围绕落实天津市“双碳”决策部署，天津市总工会开展了“我为碳达峰碳中和做贡献”竞赛，参赛职工达到十万余人。"
+    info = analyse_sentence(sentence)
+    view = part_view(analyse("天津市总工会开展的竞赛叫什么？"), 0, {}, 10.0)
+    rows, spans = span_features(view, info)
+    long = next(k for k, sp in enumerate(spans) if len(sp.text) > MAX_SHORT_CHARS)
+    logits = np.zeros(len(spans))
+    logits[long] = 10.0  # the ranker (or the reader) likes a whole clause best
+    pick = _Pick(0, 1.0, rows, logits, spans)
+    k = Reader._top_span(view, pick, 0, info, [])
+    assert len(spans[k].text) <= MAX_SHORT_CHARS
