@@ -295,9 +295,7 @@ class Reader:
         clause. With it, held-out short answers were shown for 0.875 of answered questions instead of 0.80
         (F1 over those 0.623 against 0.638), and on the 118 news questions of `bench/answer_eval.py --only
         news` the short answer's F1 rose from 0.605 to 0.618."""
-        order = span_order(view, pick.span_rows, pick.span_logits).tolist()
-        short_first = [k for k in order if len(pick.spans[k].text) <= MAX_SHORT_CHARS]
-        for k in short_first + [k for k in order if len(pick.spans[k].text) > MAX_SHORT_CHARS]:
+        for k in span_order(view, pick.span_rows, pick.span_logits, pick.spans).tolist():
             span = pick.spans[k]
             a, b = info.start + span.start, info.start + span.end
             if not any(h == hit and a < end and start < b for h, start, end in given):
@@ -400,14 +398,15 @@ def span_summary(logits: np.ndarray, rows: np.ndarray) -> tuple[float, float, fl
 CHECKED_TYPES = ("number", "date")
 
 
-def span_order(view: PartView, rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Candidates best first: by score, except that for a number or a date those that hold one go first
-    (why: `Reader._top_span`)."""
+def span_order(view: PartView, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+    """Candidates best first: by score, except that those short enough to lead go first and, for a number
+    or a date, those that hold one (why: `Reader._top_span`)."""
     if len(rows) == 0:
         return np.zeros(0, dtype=int)
+    too_long = np.asarray([len(span.text) > MAX_SHORT_CHARS for span in spans])
     if view.part.answer_type not in CHECKED_TYPES:  # span_fits is 1.0 for every candidate
-        return np.argsort(-logits, kind="stable")
-    return np.lexsort((-logits, -rows[:, _FIT]))
+        return np.lexsort((-logits, too_long))
+    return np.lexsort((-logits, -rows[:, _FIT], too_long))
 
 
 def span_fits(view: PartView, row: np.ndarray) -> float:
