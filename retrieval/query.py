@@ -289,9 +289,21 @@ def carried_words(question: str, history: Sequence[Any], idf: Mapping[str, float
     return borrowed
 
 
+# Whitespace with a Chinese character or Chinese punctuation on both sides: a question pasted from a
+# scan or typed with spaces (`青 海 一 共 有 …`) segments into single characters and was refused; a space
+# between Latin words or numbers (`GDP 增长`, `2 月`) stays.
+_CJK = r"[\u00b7\u2010-\u2027\u3000-\u303f\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff1f]"  # characters, their punctuation
+_CJK_GAP = re.compile(rf"(?<={_CJK})\s+(?={_CJK})")
+
+
+def tidy(question: str) -> str:
+    """The question without edge whitespace and without spaces between Chinese characters."""
+    return _CJK_GAP.sub("", question.strip())
+
+
 def analyse(question: str, history: Sequence[Any] | None = None, idf: Mapping[str, float] | None = None) -> Query:
     """The one analysis of a question (with its conversation) that retrieval and the answer step share."""
-    text = question.strip()
+    text = tidy(question)
     carried = tuple(carried_words(text, history, idf)) if history else ()
     tagged = tuple((w, t) for w, t in rjieba.tag(text))
     parts = tuple(Part(p, answer_type(p), _terms(p)) for p in split_parts(text))

@@ -136,3 +136,10 @@ def test_the_asked_noun_is_the_last_noun_of_its_phrase() -> None:
     assert analyse("有几位青海籍拉面人当选了深圳市人大代表？").parts[0].head == "人"
     assert analyse("青海省总工会组建了哪些工会联合会？").parts[0].head == "联合会"
     assert analyse("哪一条河的支流最长？").parts[0].head == "河"  # 的 ends the phrase
+
+
+def test_spaces_between_chinese_characters_do_not_change_the_analysis() -> None:
+    spaced = analyse(" 青 海 一 共 有 多 少 家 企 业 参 加 了 “ 安 康 杯 ” 竞 赛 ？ ")
+    plain = analyse("青海一共有多少家企业参加了“安康杯”竞赛？")
+    assert spaced.text == plain.text and spaced.terms == plain.terms and spaced.answer_type == "number"
+    assert analyse("GDP 增长了多少？").text == "GDP 增长了多少？"  # a space after a Latin word stays

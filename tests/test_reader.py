@@ -95,6 +95,39 @@ def test_confidence_is_lower_when_the_sources_do_not_answer(seed_reader) -> None
     assert 0.0 <= unanswerable.confidence < answered.confidence <= 1.0
 
 
+@pytest.mark.slow
+def test_when_the_best_two_sentences_score_close_the_cross_reader_decides_which_leads(seed_service) -> None:
+    loaded = seed_service.snapshot()
+    reader = load_reader(index_idf(loaded.index.bm25))
+    assert reader.cross is not None and reader.rerank is not None  # the shipped model re-ranks
+    query = analyse("威海市去年签订了多少份集体合同？", idf=reader.idf)
+    hits = loaded.searcher.search(query.search_text, 5)
+    plain = reader.read(query, hits)
+    calls = []
+    features = reader.cross.features
+
+    def counted(*args):
+        calls.append(args[1])
+        return features(*args)
+
+    reader.cross.features = counted  # type: ignore[method-assign]
+    try:
+        reader.rerank = (1e9, 0.0, 0.0, -1.0)  # always read both, always swap
+        swapped = reader.read(query, hits)
+        assert len(calls) == 2 and calls[0] != calls[1]  # the two best sentences were read
+        assert swapped.quotes[0].text == calls[1] != plain.quotes[0].text
+        assert plain.quotes[0].text in [q.text for q in swapped.quotes]  # the scorer's best is still quoted
+        calls.clear()
+        reader.rerank = (1e9, 0.0, 0.0, 1.0)  # read both, never swap
+        assert reader.read(query, hits).quotes[0].text == plain.quotes[0].text and len(calls) >= 2
+        calls.clear()
+        reader.rerank = (-1e9, 0.0, 0.0, -1.0)  # the gap is never small enough: nothing is read for it
+        assert reader.read(query, hits).quotes[0].text == plain.quotes[0].text
+        assert len(calls) <= 1  # at most the span's own second opinion
+    finally:
+        del reader.cross.features
+
+
 # -- retraining end to end on a tiny synthetic set ----------------------------------------------------
 ARTICLES = [
     (
@@ -242,6 +275,32 @@ def test_a_chinese_numeral_is_a_number_only_inside_a_numeral_word() -> None:
     assert analyse_sentence("共建成28个服务站").numbers == frozenset({"28"})
 
 
+def test_a_magnitude_alone_is_no_number_and_a_span_of_only_the_magnitude_does_not_fit() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+    from bot.answer.reader import span_fits
+    from bot.answer.spans import span_features
+
+    assert analyse_sentence("数万职工参加了活动").numbers == frozenset()
+    text = "各级工会投入资金 1.1 亿元，帮助 30 万职工提升学历水平。"
+    info = analyse_sentence(text)
+    assert info.numeric[text.index("亿")] and info.numeric[text.index("万")]  # after a number: part of it
+    view = part_view(analyse("各级工会投入了多少资金？"), 0, {}, 10.0)
+    rows, spans = span_features(view, info)
+    fits = {span.text: span_fits(view, row) for span, row in zip(spans, rows, strict=True)}
+    assert fits["1.1 亿元"] == 1.0 and fits["30 万职工"] == 1.0
+    assert fits["亿元"] == 0.0 and fits["万职工"] == 0.0
+
+
+def test_a_quote_or_bracket_that_closes_before_it_opens_is_no_candidate() -> None:
+    from bot.answer.features import analyse_sentence
+    from bot.answer.spans import candidate_spans
+
+    info = analyse_sentence("嘉善县推出的投资项目“178”(易企办)政务服务体系收获好评。")
+    texts = {span.text for span, _, _ in candidate_spans(info)}
+    assert "“178”" in texts and "(易企办)" in texts
+    assert not any(t.startswith("178”") for t in texts), sorted(t for t in texts if "”" in t)
+
+
 def test_a_scans_spaces_around_a_number_neither_cut_the_span_nor_show_in_the_short_answer() -> None:
     from bot.answer.features import analyse_sentence
     from bot.answer.spans import candidate_spans, shown_text
@@ -312,3 +371,35 @@ def test_a_candidate_short_enough_to_lead_goes_before_a_longer_one() -> None:
     pick = _Pick(0, 1.0, rows, logits, spans)
     k = Reader._top_span(view, pick, 0, info, [])
     assert len(spans[k].text) <= MAX_SHORT_CHARS
+
+
+def test_a_name_in_the_byline_answers_only_a_question_about_the_reporting() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+    from bot.answer.reader import span_order
+    from bot.answer.spans import span_features
+
+    sentence = "本报讯(记者田国全 通讯员魏丹丹)2月18日至21日,全国黄金行业矿山救护工职业技能竞赛决赛举办,宋坤夺冠。"
+    info = analyse_sentence(sentence)
+
+    def first(question: str) -> str:
+        view = part_view(analyse(question), 0, {}, 10.0)
+        rows, spans = span_features(view, info)
+        logits = np.asarray([10.0 if span.text == "田国全" else 0.0 for span in spans])  # the ranker likes it
+        return spans[int(span_order(view, rows, logits, spans, sentence)[0])].text
+
+    assert first("矿山救护工职业技能竞赛决赛是谁夺冠的？") != "田国全"
+    assert first("这篇报道的记者是谁？") == "田国全"
+
+
+def test_the_trainer_keeps_its_preferred_sentence_scorer_unless_another_is_better_beyond_noise() -> None:
+    sys.path.insert(0, str(BENCH))
+    from train_answerer import within_noise
+
+    rng = np.random.default_rng(0)
+    base = (rng.random(1000) < 0.85).astype(float)
+    nudged = base.copy()
+    nudged[:3] = 1.0  # three more questions right of a thousand: noise
+    assert within_noise({"lambdarank": base, "lightgbm": nudged}, "lambdarank") == "lambdarank"
+    better = base.copy()
+    better[base == 0] = rng.random(int((base == 0).sum())) < 0.5  # half of the misses now right
+    assert within_noise({"lambdarank": base, "lightgbm": better}, "lambdarank") == "lightgbm"

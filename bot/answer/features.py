@@ -33,12 +33,15 @@ _REASON = re.compile(r"因为|由于|为了|因此|所以|以便|旨在|目的|�
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _DIGIT = re.compile(r"[0-9０-９]")
 _NUMERAL_TAGS = ("m", "t")  # numerals and time words: 七百, 十八个, 十月
+MAGNITUDES = "万亿"
 
 
 def numeric_mask(text: str, tagged: Sequence[tuple[str, str]]) -> tuple[bool, ...]:
     """Which characters belong to a number. A digit always does; a Chinese numeral only inside a word the
     tagger calls a numeral or a time (`十八个`, `七百`), not inside a name or a noun (`四川省`, `二十大`,
-    `两地`). Without the tags, a 多少 question found a number in `四川省` and led with it."""
+    `两地`). Without the tags, a 多少 question found a number in `四川省` and led with it. A magnitude
+    (万, 亿) is part of a number only after one (`30 万`, `三万`): alone (`万职工`, tagged a numeral) it
+    counts nothing, and a 多少 question once led with `万职工`."""
     mask = [bool(_DIGIT.match(ch)) for ch in text]
     at = 0
     for word, tag in tagged:
@@ -46,6 +49,12 @@ def numeric_mask(text: str, tagged: Sequence[tuple[str, str]]) -> tuple[bool, ..
             for k in range(at, min(at + len(word), len(mask))):
                 mask[k] = mask[k] or bool(_NUMBER.match(text[k]))
         at += len(word)
+    before = False  # the last character that is not a space belongs to a number
+    for k, ch in enumerate(text):
+        if ch in MAGNITUDES and not before:
+            mask[k] = False
+        if not ch.isspace():
+            before = mask[k]
     return tuple(mask)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _PUNCT, PartView, SentenceInfo, char_ngrams, normalise
+from .features import _DATE, _PUNCT, MAGNITUDES, PartView, SentenceInfo, char_ngrams, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
@@ -81,9 +81,31 @@ def _common_prefix(text: str, start: int, other: str, cap: int = 10) -> int:
     return k
 
 
+# A news byline, `本报讯(记者田国全 通讯员魏丹丹)`, names who reported the story, not who is in it: a 谁
+# question once led with the reporter. Its names stay candidates for a question about the reporting.
+_BYLINE = re.compile(r"[（(【][^（）()【】]{0,40}?(?:记者|通讯员)[^（）()【】]{0,40}[)）】]")
+_ASKS_REPORTER = re.compile(r"记者|通讯员|报道|作者|撰稿|采写")
+
+
+def in_byline(sentence: str, question: str, spans: list[Span] | tuple[Span, ...]) -> np.ndarray:
+    """Which candidates lie inside the sentence's byline (all False when the question asks about the
+    reporting)."""
+    bylines = [] if _ASKS_REPORTER.search(question) else [m.span() for m in _BYLINE.finditer(sentence)]
+    return np.asarray([any(a <= s.start and s.end <= b for a, b in bylines) for s in spans], dtype=bool)
+
+
 def _balanced(piece: str) -> bool:
-    """Quote marks and brackets only in pairs: `“陇原工匠` is no answer to show."""
-    return sum(1 for c in piece if c in _OPEN) == sum(1 for c in piece if c in _CLOSE)
+    """Quote marks and brackets only in pairs, each opened before it closes: `“陇原工匠` and `178”(易企办`
+    are no answers to show."""
+    depth = 0
+    for c in piece:
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _group(tag: str) -> str:
@@ -280,7 +302,9 @@ def span_features(view: PartView, info: SentenceInfo) -> tuple[np.ndarray, list[
     q_chars = set(q_text)
     norm_text = "".join(lowered)
     in_q = _prefix([sum(1 for c in low if c in q_chars) for low in lowered])
-    numeric = _prefix(list(info.numeric))
+    # a span holds a number when it holds a numeral, not only the magnitude of one outside it (`亿元` of
+    # `1.1 亿元`, which a 多少 question led with)
+    numeric = _prefix([n and ch not in MAGNITUDES for ch, n in zip(text, info.numeric, strict=True)])
     marks = _prefix([ch in "、和" for ch in text])
     date_spans = [(m.start(), m.end()) for m in _DATE.finditer(text)]
     # where the question's words sit in the sentence: an answer is usually right next to them
