@@ -9,7 +9,10 @@ regression over the scorer's logit gap and that score difference learns when to 
 It is fitted on the held-out split, where the cross reader's scores come from layers that never saw the
 sentences (on the training split they did): the model has three weights, and its figure here is 5-fold
 cross-validated. The reader reads both sentences only when the gap is below `max_gap`, the 90th
-percentile of the gaps at which held-out questions were swapped, so most questions never pay for it.
+percentile of the gaps at which held-out questions were swapped (1.36). That was still too often: 12 of
+45 seed-dev question parts are that close, other parts ask for the span's second opinion, and the answer
+step's median on seed-dev rose from 7 to 19 ms (quiet machine; target 10). So bench/train_answerer.py
+fits it only with `--rerank`, and the shipped model has none; a cost-bounded gap is the next step.
 """
 
 from __future__ import annotations

@@ -575,6 +575,12 @@ def main(argv: list[str] | None = None) -> dict:
         "off-topic questions",
     )
     parser.add_argument("--sets", nargs="+", default=["drcd", "cmrc-trial"], choices=["drcd", "cmrc-trial"])
+    parser.add_argument(
+        "--rerank",
+        action="store_true",
+        help="let the cross reader decide between the two best sentences when they score close "
+        "(bench/rerank_training.py); off by default: it took the answer step's median on seed-dev from 7 to 19 ms",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     train: list[Case] = []
@@ -598,7 +604,14 @@ def main(argv: list[str] | None = None) -> dict:
         for name, other in (args.sets, args.sets[::-1]):
             elsewhere += asked_elsewhere([c for c in held if c.answers and held_from(c, name)], other)
     spec = fit(
-        train, held, _merge(tables_train), _merge(tables_held), extra, negatives=args.negatives, elsewhere=elsewhere
+        train,
+        held,
+        _merge(tables_train),
+        _merge(tables_held),
+        extra,
+        negatives=args.negatives,
+        elsewhere=elsewhere,
+        rerank=args.rerank,
     )
     spec["trained_on"]["sample"] = args.sample
     spec["trained_on"]["sets"] = args.sets
@@ -632,6 +645,7 @@ def fit(
     rounds: float = 1.0,
     negatives: str = "answers",
     elsewhere: Sequence[Case] = (),
+    rerank: bool = False,
 ) -> dict:
     """Fit the three models on `train`, calibrate and choose thresholds on `held` (+ `extra_validation`).
 
@@ -759,8 +773,8 @@ def fit(
         "span_min_prob": 0.3,
         "no_short_answer_types": ["reason"],
     }
-    if "cross_reader" in spec:
-        rerank, rerank_rows = rerank_training.fit_rerank(trained_reader(spec), held, contains)
+    if rerank and "cross_reader" in spec:
+        fitted, rerank_rows = rerank_training.fit_rerank(trained_reader(spec), held, contains)
         print(
             table(
                 "when the best two sentences disagree, which leads (held-out answerable questions)",
@@ -769,8 +783,8 @@ def fit(
             )
         )
         report["sentence_rerank"] = rerank_rows
-        if rerank is not None:
-            spec["sentence_rerank"] = rerank
+        if fitted is not None:
+            spec["sentence_rerank"] = fitted
     (
         spec["span_min_prob"],
         spec["span_min_prob_by_type"],

@@ -187,7 +187,7 @@ def test_retraining_on_a_small_set_works_end_to_end(tmp_path: Path, tiny) -> Non
         text = next(a["text"] for a in articles if a["id"] == case.article)
         start, end = paragraph_span(text, paragraph_of(case.id.split(":")[0]))
         assert not any(h.chunk.doc == case.gold_doc and h.chunk.start < end and h.chunk.end > start for h in case.hits)
-    spec = fit(cases, cases, _tables(cases), _tables(cases), [], rounds=0.1)
+    spec = fit(cases, cases, _tables(cases), _tables(cases), [], rounds=0.1, rerank=True)
     out = tmp_path / "answerer.json"
     save(spec, out)
     reader = load_reader(index_idf(service.snapshot().index.bm25), path=out)
