@@ -247,11 +247,11 @@ class Reader:
         """The sentences best first, after the cross reader has read the best two when the scorer ranks
         them close (logit gap below `max_gap`): a logistic over the gap and the difference of the two
         sentences' best read span scores may swap them. On held-out DRCD and CMRC trial questions the
-        scorer's first sentence held the answer for 1,000 of the 1,094 whose best two disagree; with the
-        swap, for 1,020 (5-fold cross-validated); on the 118 news questions of `bench/answer_eval.py`, 4
-        swaps fixed 2 and broke none. But it made the answer step's median on seed-dev 19 ms instead of 7,
-        so the trainer writes it only when asked (`--rerank`). Also returns the read span scores of the
-        sentences it read."""
+        scorer's first sentence held the answer for 1,019 of the 1,103 whose best two disagree; with the
+        swap, for 1,030 (5-fold cross-validated); on the 118 news questions of `bench/answer_eval.py` the
+        first quote held the answer for 96 instead of 94. But it made the answer step's median on seed-dev
+        19 ms instead of 7, so the trainer writes it only when asked (`--rerank`). Also returns the read
+        span scores of the sentences it read."""
         read: dict[int, np.ndarray] = {}
         if self.rerank is None or self.cross is None or len(order) < 2:
             return order, read
