@@ -32,8 +32,16 @@ class QuestionError(QabotError):
 
 
 class EmptyQuestion(QuestionError):
+    def __init__(self, message: str = "the question is empty") -> None:
+        super().__init__(message)
+
+
+class WordlessQuestion(EmptyQuestion):
+    """Only punctuation or symbols (`？`, `👍`): nothing to search for. Answered, it got a refusal with five
+    arbitrary sources."""
+
     def __init__(self) -> None:
-        super().__init__("the question is empty")
+        super().__init__("the question is empty: it has no words, only punctuation or symbols")
 
 
 class QuestionTooLong(QuestionError):

@@ -30,6 +30,7 @@ from .errors import (
     ModelUnavailable,
     QuestionError,
     QuestionTooLong,
+    WordlessQuestion,
     retrieval_errors,
 )
 from .models import HISTORY_TURNS, Answer, Delta, Event, Failed, Final, Mode, Sources, Turn
@@ -62,6 +63,8 @@ def check_question(question: object, max_chars: int) -> str:
     question = question.strip()
     if len(question) > max_chars:
         raise QuestionTooLong(len(question), max_chars)
+    if not any(ch.isalnum() for ch in question):  # letters, digits and Chinese characters are alphanumeric
+        raise WordlessQuestion()
     return question
 
 

@@ -98,7 +98,7 @@ def test_ask_reads_questions_from_stdin_as_jsonl(env):
     assert [r["question"] for r in rows] == ["威海市签订了多少份集体合同？", "西宁市建了多少个户外劳动者服务站？"]
 
 
-@pytest.mark.parametrize("question", ["", "   ", "长" * 600])
+@pytest.mark.parametrize("question", ["", "   ", "？", "长" * 600])
 def test_bad_questions_exit_2_with_one_line(env, question):
     result = run("ask", question)
     assert result.exit_code == 2

@@ -148,6 +148,7 @@ def test_request_id_is_echoed_and_logged(client, caplog):
 BAD = [
     ({"question": ""}, 422, "empty"),
     ({"question": "   "}, 422, "empty"),
+    ({"question": "？？！ 👍"}, 422, "no words"),
     ({"question": "问" * 501}, 422, "too long"),
     ({"question": 5}, 422, "question"),
     ({"question": ["a"]}, 422, "question"),
