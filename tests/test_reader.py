@@ -320,7 +320,7 @@ def test_a_number_question_leads_with_a_candidate_that_holds_a_number() -> None:
     info = analyse_sentence("深入开展新就业形态劳动者入会行动，2021年以来，全国新发展新就业形态劳动者会员1037万人。")
     rows, spans = span_features(view, info)
     logits = -np.array([float(span_fits(view, row)) for row in rows])  # a ranker that prefers non-numbers
-    first = spans[int(span_order(view, rows, logits, spans)[0])]
+    first = spans[int(span_order(view, rows, logits, spans, info.text)[0])]
     assert any(ch.isdigit() for ch in first.text), first.text
 
 

@@ -455,7 +455,7 @@ CHECKED_TYPES = ("number", "date")
 
 
 def span_order(
-    view: PartView, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span], sentence: str = ""
+    view: PartView, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span], sentence: str
 ) -> np.ndarray:
     """Candidates best first: by score, except that those short enough to lead go first and, for a number
     or a date, those that hold one (why: `Reader._top_span`); a name in the sentence's byline goes last
@@ -463,7 +463,7 @@ def span_order(
     if len(rows) == 0:
         return np.zeros(0, dtype=int)
     too_long = np.asarray([len(span.text) > MAX_SHORT_CHARS for span in spans])
-    byline = in_byline(sentence, view.part.text, list(spans))
+    byline = in_byline(sentence, view.part.text, spans)
     if view.part.answer_type not in CHECKED_TYPES:  # span_fits is 1.0 for every candidate
         return np.lexsort((-logits, too_long, byline))
     return np.lexsort((-logits, -rows[:, _FIT], too_long, byline))

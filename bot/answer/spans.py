@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,7 +88,7 @@ _BYLINE = re.compile(r"[（(【][^（）()【】]{0,40}?(?:记者|通讯员)[^�
 _ASKS_REPORTER = re.compile(r"记者|通讯员|报道|作者|撰稿|采写")
 
 
-def in_byline(sentence: str, question: str, spans: list[Span] | tuple[Span, ...]) -> np.ndarray:
+def in_byline(sentence: str, question: str, spans: Sequence[Span]) -> np.ndarray:
     """Which candidates lie inside the sentence's byline (all False when the question asks about the
     reporting)."""
     bylines = [] if _ASKS_REPORTER.search(question) else [m.span() for m in _BYLINE.finditer(sentence)]
