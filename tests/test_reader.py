@@ -291,6 +291,20 @@ def test_a_magnitude_alone_is_no_number_and_a_span_of_only_the_magnitude_does_no
     assert fits["亿元"] == 0.0 and fits["万职工"] == 0.0
 
 
+def test_a_measure_word_after_a_number_is_not_glued_to_the_unknown_word_after_it() -> None:
+    from bot.answer.features import analyse_sentence
+    from bot.answer.spans import candidate_spans
+    from retrieval.tokenize import pos_tag
+
+    for text, whole in (("京津冀交通行业职工技能竞赛共设4个赛项。", "4个"), ("林祥谦1892年出生于福建。", "1892年")):
+        tagged = pos_tag(text)
+        assert "".join(w for w, _ in tagged) == text
+        texts = {span.text for span, _, _ in candidate_spans(analyse_sentence(text))}
+        assert whole in texts, sorted(texts)
+    assert ("年度报告", "n") in pos_tag("2022年度报告")  # a dictionary word stays whole
+    assert ("万人", "n") in pos_tag("30万人参加")  # a magnitude belongs to the number before it: no split
+
+
 def test_a_quote_or_bracket_that_closes_before_it_opens_is_no_candidate() -> None:
     from bot.answer.features import analyse_sentence
     from bot.answer.spans import candidate_spans

@@ -20,7 +20,7 @@ import rjieba
 
 from retrieval.query import ANSWER_TYPES, QUESTION_WORDS, Part, Query, entity_words
 from retrieval.search import Hit
-from retrieval.tokenize import tokenize
+from retrieval.tokenize import pos_tag, tokenize
 
 NUM = r"[0-9０-９]+(?:[.．,][0-9]+)*|[零〇一二两三四五六七八九十百千万亿]+"
 _NUMBER = re.compile(NUM)
@@ -122,7 +122,7 @@ def char_ngrams(text: str, n: int) -> set[str]:
 
 
 def analyse_sentence(text: str, start: int = 0, end: int | None = None) -> SentenceInfo:
-    tagged = tuple((w, t) for w, t in rjieba.tag(text))
+    tagged = tuple(pos_tag(text))
     norm = normalise(text)
     numeric = numeric_mask(text, tagged)
     units = tuple(m.group(0)[-1] for m in _NUM_UNIT.finditer(text) if numeric[m.start()])
