@@ -403,6 +403,7 @@ def test_a_name_in_the_byline_answers_only_a_question_about_the_reporting() -> N
 
     assert first("矿山救护工职业技能竞赛决赛是谁夺冠的？") != "田国全"
     assert first("这篇报道的记者是谁？") == "田国全"
+    assert "宋坤" in info.persons and not info.persons & {"田国全", "魏丹丹"}  # a reporter is not in the story
 
 
 def test_the_trainer_keeps_its_preferred_sentence_scorer_unless_another_is_better_beyond_noise() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _PUNCT, MAGNITUDES, PartView, SentenceInfo, char_ngrams, normalise
+from .features import _DATE, _PUNCT, BYLINE, MAGNITUDES, PartView, SentenceInfo, char_ngrams, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
@@ -82,16 +82,15 @@ def _common_prefix(text: str, start: int, other: str, cap: int = 10) -> int:
     return k
 
 
-# A news byline, `本报讯(记者田国全 通讯员魏丹丹)`, names who reported the story, not who is in it: a 谁
-# question once led with the reporter. Its names stay candidates for a question about the reporting.
-_BYLINE = re.compile(r"[（(【][^（）()【】]{0,40}?(?:记者|通讯员)[^（）()【】]{0,40}[)）】]")
+# A name in a news byline (features.BYLINE) answers no question but one about the reporting: a 谁 question
+# once led with the reporter.
 _ASKS_REPORTER = re.compile(r"记者|通讯员|报道|作者|撰稿|采写")
 
 
 def in_byline(sentence: str, question: str, spans: Sequence[Span]) -> np.ndarray:
     """Which candidates lie inside the sentence's byline (all False when the question asks about the
     reporting)."""
-    bylines = [] if _ASKS_REPORTER.search(question) else [m.span() for m in _BYLINE.finditer(sentence)]
+    bylines = [] if _ASKS_REPORTER.search(question) else [m.span() for m in BYLINE.finditer(sentence)]
     return np.asarray([any(a <= s.start and s.end <= b for a, b in bylines) for s in spans], dtype=bool)
 
 
