@@ -305,6 +305,25 @@ def test_a_measure_word_after_a_number_is_not_glued_to_the_unknown_word_after_it
     assert ("万人", "n") in pos_tag("30万人参加")  # a magnitude belongs to the number before it: no split
 
 
+def test_a_date_is_as_precise_as_the_question_asks() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+
+    sentence = "该法自2014年1月1日起施行，嘉靖七年二月修订。"
+    info = analyse_sentence(sentence)
+    year = sentence.index("2014")
+
+    def shown(question: str, start: int, end: int) -> str:
+        view = part_view(analyse(question), 0, {}, 10.0)
+        assert view.part.answer_type == "date"
+        a, b = Reader.short_span(view, info, Span(start, end, sentence[start:end]))
+        return sentence[a:b]
+
+    assert shown("该法从哪一天开始施行？", year, year + 5) == "2014年1月1日"
+    assert shown("该法是什么时候开始施行的？", year, year + 5) == "2014年"  # no precision asked: as ranked
+    old = sentence.index("嘉靖")
+    assert shown("该法在哪一年修订？", old, old + 6) == "嘉靖七年"
+
+
 def test_a_quote_or_bracket_that_closes_before_it_opens_is_no_candidate() -> None:
     from bot.answer.features import analyse_sentence
     from bot.answer.spans import candidate_spans

@@ -39,6 +39,7 @@ from .features import (
 from .spans import (
     SPAN_FEATURES,
     Span,
+    asked_date_precision,
     in_byline,
     shown_text,
     span_features,
@@ -293,6 +294,8 @@ class Reader:
             return whole_enumeration(info, span.start, span.end)
         if view.part.answer_type == "number":
             return without_asked_words(info, span.start, span.end, view.part.text)
+        if view.part.answer_type == "date":
+            return asked_date_precision(info, span.start, span.end, view.part.text)
         return span.start, span.end
 
     def with_idf(self, idf: Mapping[str, float]) -> Reader:

@@ -18,7 +18,7 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _PUNCT, BYLINE, MAGNITUDES, PartView, SentenceInfo, char_ngrams, normalise
+from .features import _DATE, _PUNCT, BYLINE, MAGNITUDES, NUM, PartView, SentenceInfo, char_ngrams, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
@@ -223,6 +223,33 @@ def without_asked_words(info: SentenceInfo, start: int, end: int, question: str)
             break
         k += 1
         start = starts[k]
+    return start, end
+
+
+_ASKS_DAY = re.compile(r"哪一?天|哪日|几号|几日|何日|日期")
+_ASKS_YEAR = re.compile(r"哪一?年|何年|哪个年份|什么年份")
+_DATE_PIECE = re.compile(rf"(?:{NUM}|[元正])\s*(?:年|月|日|号)")
+
+
+def asked_date_precision(info: SentenceInfo, start: int, end: int, question: str) -> tuple[int, int]:
+    """A date as precise as the question asks: `哪一天` wants the day, so `2014年` grows over the run of
+    date pieces it starts (`2014年1月1日`); `哪一年` wants the year, so `嘉靖七年二月` loses its month. The
+    ranker, trained on questions that mostly ask a year, led with `2014年` for `从哪一天开始施行的？`."""
+    text = info.text
+    runs: list[list[int]] = []  # maximal runs of adjacent date pieces: 2014年 1月 1日
+    for m in _DATE_PIECE.finditer(text):
+        if runs and m.start() == runs[-1][1]:
+            runs[-1][1] = m.end()
+        else:
+            runs.append([m.start(), m.end()])
+    if _ASKS_DAY.search(question):
+        for a, b in runs:
+            if a < end and start < b:
+                return min(start, a), max(end, b)
+    elif _ASKS_YEAR.search(question):
+        for m in _DATE_PIECE.finditer(text, start, end):
+            if m.group(0).endswith("年") and m.end() < end and _DATE_PIECE.match(text, m.end()):
+                return start, m.end()
     return start, end
 
 
