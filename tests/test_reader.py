@@ -324,6 +324,17 @@ def test_a_date_is_as_precise_as_the_question_asks() -> None:
     assert shown("该法在哪一年修订？", old, old + 6) == "嘉靖七年"
 
 
+def test_a_short_answer_never_starts_between_a_number_and_its_unit() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+
+    sentence = "二中全会于2月26日至28日在北京举行。"
+    info = analyse_sentence(sentence)
+    view = part_view(analyse("二中全会是什么时候举行的？"), 0, {}, 10.0)
+    cut = sentence.index("日至")  # the unit after 26, a word of its own since the measure-word split
+    a, b = Reader.short_span(view, info, Span(cut, cut + 5, sentence[cut : cut + 5]))
+    assert sentence[a:b] == "26日至28日"
+
+
 def test_a_quote_or_bracket_that_closes_before_it_opens_is_no_candidate() -> None:
     from bot.answer.features import analyse_sentence
     from bot.answer.spans import candidate_spans

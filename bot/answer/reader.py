@@ -44,6 +44,7 @@ from .spans import (
     shown_text,
     span_features,
     whole_enumeration,
+    with_its_number,
     without_asked_words,
 )
 
@@ -290,13 +291,14 @@ class Reader:
     def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
         """Where the short answer lies in the sentence: the top span, grown over its whole enumeration when
         the question asks for a list. The trainer chooses thresholds on exactly this text."""
+        start, end = with_its_number(info, span.start, span.end)
         if view.is_list:
-            return whole_enumeration(info, span.start, span.end)
+            return whole_enumeration(info, start, end)
         if view.part.answer_type == "number":
-            return without_asked_words(info, span.start, span.end, view.part.text)
+            return without_asked_words(info, start, end, view.part.text)
         if view.part.answer_type == "date":
-            return asked_date_precision(info, span.start, span.end, view.part.text)
-        return span.start, span.end
+            return asked_date_precision(info, start, end, view.part.text)
+        return start, end
 
     def with_idf(self, idf: Mapping[str, float]) -> Reader:
         """The same models with the document frequencies of another index (cheap: models are shared)."""

@@ -226,6 +226,17 @@ def without_asked_words(info: SentenceInfo, start: int, end: int, question: str)
     return start, end
 
 
+def with_its_number(info: SentenceInfo, start: int, end: int) -> tuple[int, int]:
+    """A span that starts right after a number starts with that number: `日至28日` of `26日至28日` is no
+    answer to show. The measure-word split (retrieval.tokenize.pos_tag) made `日` a word of its own, and the
+    ranker once led with it."""
+    text, numeric = info.text, info.numeric
+    if 0 < start < end and not numeric[start] and numeric[start - 1]:
+        while start > 0 and (numeric[start - 1] or text[start - 1] in " .．,"):
+            start -= 1
+    return start, end
+
+
 _ASKS_DAY = re.compile(r"哪一?天|哪日|几号|几日|何日|日期")
 _ASKS_YEAR = re.compile(r"哪一?年|何年|哪个年份|什么年份")
 _DATE_PIECE = re.compile(rf"(?:{NUM}|[元正])\s*(?:年|月|日|号)")
