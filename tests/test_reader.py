@@ -303,6 +303,8 @@ def test_a_measure_word_after_a_number_is_not_glued_to_the_unknown_word_after_it
         assert whole in texts, sorted(texts)
     assert ("年度报告", "n") in pos_tag("2022年度报告")  # a dictionary word stays whole
     assert ("万人", "n") in pos_tag("30万人参加")  # a magnitude belongs to the number before it: no split
+    table = "1个赛" * 3000  # a scanned table of numbers: repaired a bounded number of times, tagged whole
+    assert "".join(w for w, _ in pos_tag(table)) == table
 
 
 def test_a_date_is_as_precise_as_the_question_asks() -> None:
