@@ -289,8 +289,10 @@ class Reader:
 
     @staticmethod
     def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
-        """Where the short answer lies in the sentence: the top span, grown over its whole enumeration when
-        the question asks for a list. The trainer chooses thresholds on exactly this text."""
+        """Where the short answer lies in the sentence: the top span, started at its number when it starts
+        right after one, grown over its whole enumeration when the question asks for a list, without the
+        question's words in front of a number, and a date as precise as the question asks. The trainer
+        chooses thresholds on exactly this text."""
         start, end = with_its_number(info, span.start, span.end)
         if view.is_list:
             return whole_enumeration(info, start, end)
