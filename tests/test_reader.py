@@ -326,6 +326,20 @@ def test_a_date_is_as_precise_as_the_question_asks() -> None:
     assert shown("该法在哪一年修订？", old, old + 6) == "嘉靖七年"
 
 
+def test_a_date_ends_with_its_date_unless_a_word_modifies_it() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+
+    view = part_view(analyse("杨丽音是何时毕业的？"), 0, {}, 10.0)
+    for sentence, span, expected in (
+        ("杨丽音1981年时毕业于国光艺校。", "1981年时", "1981年"),
+        ("该港于1980年代建成。", "1980年代", "1980年代"),
+        ("工程于2月底完工。", "2月底", "2月底"),
+    ):
+        a = sentence.index(span)
+        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
+        assert sentence[b:c] == expected
+
+
 def test_a_short_answer_never_starts_between_a_number_and_its_unit() -> None:
     from bot.answer.features import analyse_sentence, part_view
 

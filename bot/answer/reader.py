@@ -40,6 +40,7 @@ from .spans import (
     SPAN_FEATURES,
     Span,
     asked_date_precision,
+    ends_with_its_date,
     in_byline,
     shown_text,
     span_features,
@@ -291,15 +292,15 @@ class Reader:
     def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
         """Where the short answer lies in the sentence: the top span, started at its number when it starts
         right after one, grown over its whole enumeration when the question asks for a list, without the
-        question's words in front of a number, and a date as precise as the question asks. The trainer
-        chooses thresholds on exactly this text."""
+        question's words in front of a number, and a date as precise as the question asks, ending with its
+        date. The trainer chooses thresholds on exactly this text."""
         start, end = with_its_number(info, span.start, span.end)
         if view.is_list:
             return whole_enumeration(info, start, end)
         if view.part.answer_type == "number":
             return without_asked_words(info, start, end, view.part.text)
         if view.part.answer_type == "date":
-            return asked_date_precision(info, start, end, view.part.text)
+            return ends_with_its_date(info, *asked_date_precision(info, start, end, view.part.text))
         return start, end
 
     def with_idf(self, idf: Mapping[str, float]) -> Reader:
