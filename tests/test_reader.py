@@ -326,6 +326,21 @@ def test_a_date_is_as_precise_as_the_question_asks() -> None:
     assert shown("该法在哪一年修订？", old, old + 6) == "嘉靖七年"
 
 
+def test_a_short_answer_has_no_conjunction_or_particle_dangling_at_its_ends() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+
+    view = part_view(analyse("谁的书法最有名？"), 0, {}, 10.0)
+    for sentence, span, expected in (
+        ("这是王羲之的书法。", "王羲之的", "王羲之"),
+        ("新浪和搜狐都有。", "新浪和", "新浪"),
+        ("而同姓者成为后代。", "而同姓者", "同姓者"),
+        ("王羲之的书法最有名。", "王羲之的书法", "王羲之的书法"),  # a particle inside stays
+    ):
+        a = sentence.index(span)
+        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
+        assert sentence[b:c] == expected
+
+
 def test_a_date_ends_with_its_date_unless_a_word_modifies_it() -> None:
     from bot.answer.features import analyse_sentence, part_view
 

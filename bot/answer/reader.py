@@ -47,6 +47,7 @@ from .spans import (
     whole_enumeration,
     with_its_number,
     without_asked_words,
+    without_loose_ends,
 )
 
 MODEL_PATH = Path(__file__).parent / "models" / "answerer.json"
@@ -291,12 +292,14 @@ class Reader:
     @staticmethod
     def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
         """Where the short answer lies in the sentence: the top span, started at its number when it starts
-        right after one, grown over its whole enumeration when the question asks for a list, without the
-        question's words in front of a number, and a date as precise as the question asks, ending with its
-        date. The trainer chooses thresholds on exactly this text."""
+        right after one, grown over its whole enumeration when the question asks for a list, else without
+        a conjunction or particle at its ends, without the question's words in front of a number, and a
+        date as precise as the question asks, ending with its date. The trainer chooses thresholds on
+        exactly this text."""
         start, end = with_its_number(info, span.start, span.end)
         if view.is_list:
             return whole_enumeration(info, start, end)
+        start, end = without_loose_ends(info, start, end)
         if view.part.answer_type == "number":
             return without_asked_words(info, start, end, view.part.text)
         if view.part.answer_type == "date":
