@@ -341,6 +341,20 @@ def test_a_short_answer_has_no_conjunction_or_particle_dangling_at_its_ends() ->
         assert sentence[b:c] == expected
 
 
+def test_a_number_at_either_end_of_a_range_answers_with_the_range() -> None:
+    from bot.answer.features import analyse_sentence, part_view
+
+    view = part_view(analyse("锦地罗生长的地区海拔约是多少米？"), 0, {}, 10.0)
+    for sentence, span, expected in (
+        ("锦地罗生长于海拔50米至1,520米的地区。", "50米", "50米至1,520米"),
+        ("果实长约15至20厘米。", "20厘米", "15至20厘米"),
+        ("锦地罗生长于海拔50米的地区，共3种。", "50米", "50米"),
+    ):
+        a = sentence.index(span)
+        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
+        assert sentence[b:c] == expected
+
+
 def test_a_date_ends_with_its_date_unless_a_word_modifies_it() -> None:
     from bot.answer.features import analyse_sentence, part_view
 

@@ -45,6 +45,7 @@ from .spans import (
     shown_text,
     span_features,
     whole_enumeration,
+    whole_range,
     with_its_number,
     without_asked_words,
     without_loose_ends,
@@ -293,15 +294,15 @@ class Reader:
     def short_span(view: PartView, info: SentenceInfo, span: Span) -> tuple[int, int]:
         """Where the short answer lies in the sentence: the top span, started at its number when it starts
         right after one, grown over its whole enumeration when the question asks for a list, else without
-        a conjunction or particle at its ends, without the question's words in front of a number, and a
-        date as precise as the question asks, ending with its date. The trainer chooses thresholds on
-        exactly this text."""
+        a conjunction or particle at its ends; a number without the question's words in front and over the
+        range it ends; a date as precise as the question asks, ending with its date. The trainer chooses
+        thresholds on exactly this text."""
         start, end = with_its_number(info, span.start, span.end)
         if view.is_list:
             return whole_enumeration(info, start, end)
         start, end = without_loose_ends(info, start, end)
         if view.part.answer_type == "number":
-            return without_asked_words(info, start, end, view.part.text)
+            return whole_range(info, *without_asked_words(info, start, end, view.part.text))
         if view.part.answer_type == "date":
             return ends_with_its_date(info, *asked_date_precision(info, start, end, view.part.text))
         return start, end
