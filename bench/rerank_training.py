@@ -55,11 +55,10 @@ def rerank_rows(
             continue
         best = []
         for k in (first, second):
-            span_rows, spans = span_features(view, refs[k].info)
-            read = r.cross.features(asked_text(case.query, 0), refs[k].info.text, spans) if spans else None
+            read = r.read_scores(asked_text(case.query, 0), refs[k].info, *span_features(view, refs[k].info))
             if read is None:
                 break
-            best.append(float(r.read_spans.logits(np.hstack([span_rows, read])).max()))
+            best.append(float(read.max()))
         if len(best) == 2:
             rows.append((float(logits[first] - logits[second]), best[0] - best[1]))
             labels.append(float(holds[0]))

@@ -241,10 +241,16 @@ class Reader:
             return logits, False
         if known is not None:
             return known, True
-        read = self.cross.features(question, info.text, spans)
-        if read is None:
-            return logits, False
-        return self.read_spans.logits(np.hstack([rows, read])), True
+        read = self.read_scores(question, info, rows, spans)
+        return (logits, False) if read is None else (read, True)
+
+    def read_scores(
+        self, question: str, info: SentenceInfo, rows: np.ndarray, spans: Sequence[Span]
+    ) -> np.ndarray | None:
+        """The candidates' scores once the cross reader has read the question and the sentence together;
+        None when there is nothing to read or the reader is unavailable."""
+        read = self.cross.features(question, info.text, spans) if self.cross is not None and spans else None
+        return None if read is None else self.read_spans.logits(np.hstack([rows, read]))
 
     def reread(
         self, question: str, view: PartView, refs: Sequence[SentenceRef], logits: np.ndarray, order: np.ndarray
@@ -267,12 +273,11 @@ class Reader:
             return order, read
         best = []
         for k in (first, second):
-            rows, spans = span_features(view, refs[k].info)
-            features = self.cross.features(question, refs[k].info.text, spans) if spans else None
-            if features is None:  # nothing to read, or the reader is unavailable: the scorer's order stands
+            scores = self.read_scores(question, refs[k].info, *span_features(view, refs[k].info))
+            if scores is None:  # nothing to read, or the reader is unavailable: the scorer's order stands
                 return order, {}
-            read[k] = self.read_spans.logits(np.hstack([rows, features]))
-            best.append(float(read[k].max()))
+            read[k] = scores
+            best.append(float(scores.max()))
         if w_gap * gap + w_read * (best[0] - best[1]) + shift < 0:
             order = np.concatenate([[second, first], order[2:]]).astype(order.dtype)
         return order, read
