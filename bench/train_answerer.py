@@ -874,7 +874,7 @@ def choose_span_threshold(
         logits, read = r.second_opinion(
             asked_text(case.query, 0), best.info, span_rows, r.spans.logits(span_rows), spans
         )
-        k = int(span_order(view, span_rows, logits, spans, best.info.text)[0])
+        k = int(span_order(view, span_rows, logits, spans, best.info)[0])
         a, b = reader.short_span(view, best.info, spans[k])
         text = best.info.text[a:b]  # what the reader would show
         found.append(

@@ -409,7 +409,7 @@ def test_a_number_question_leads_with_a_candidate_that_holds_a_number() -> None:
     info = analyse_sentence("深入开展新就业形态劳动者入会行动，2021年以来，全国新发展新就业形态劳动者会员1037万人。")
     rows, spans = span_features(view, info)
     logits = -np.array([float(span_fits(view, row)) for row in rows])  # a ranker that prefers non-numbers
-    first = spans[int(span_order(view, rows, logits, spans, info.text)[0])]
+    first = spans[int(span_order(view, rows, logits, spans, info)[0])]
     assert any(ch.isdigit() for ch in first.text), first.text
 
 
@@ -474,7 +474,7 @@ def test_a_name_in_the_byline_answers_only_a_question_about_the_reporting() -> N
         view = part_view(analyse(question), 0, {}, 10.0)
         rows, spans = span_features(view, info)
         logits = np.asarray([10.0 if span.text == "田国全" else 0.0 for span in spans])  # the ranker likes it
-        return spans[int(span_order(view, rows, logits, spans, sentence)[0])].text
+        return spans[int(span_order(view, rows, logits, spans, info)[0])].text
 
     assert first("矿山救护工职业技能竞赛决赛是谁夺冠的？") != "田国全"
     assert first("这篇报道的记者是谁？") == "田国全"

@@ -368,7 +368,7 @@ class Reader:
         clause. With it, held-out short answers were shown for 0.875 of answered questions instead of 0.80
         (F1 over those 0.623 against 0.638), and on the 118 news questions of `bench/answer_eval.py --only
         news` the short answer's F1 rose from 0.605 to 0.618."""
-        for k in span_order(view, pick.span_rows, pick.span_logits, pick.spans, info.text).tolist():
+        for k in span_order(view, pick.span_rows, pick.span_logits, pick.spans, info).tolist():
             span = pick.spans[k]
             a, b = info.start + span.start, info.start + span.end
             if not any(h == hit and a < end and start < b for h, start, end in given):
@@ -472,7 +472,7 @@ CHECKED_TYPES = ("number", "date")
 
 
 def span_order(
-    view: PartView, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span], sentence: str
+    view: PartView, rows: np.ndarray, logits: np.ndarray, spans: Sequence[Span], info: SentenceInfo
 ) -> np.ndarray:
     """Candidates best first: by score, except that those short enough to lead go first and, for a number
     or a date, those that hold one (why: `Reader._top_span`); a name in the sentence's byline goes last
@@ -480,7 +480,7 @@ def span_order(
     if len(rows) == 0:
         return np.zeros(0, dtype=int)
     too_long = np.asarray([len(span.text) > MAX_SHORT_CHARS for span in spans])
-    byline = in_byline(sentence, view.part.text, spans)
+    byline = in_byline(info, view.part.text, spans)
     if view.part.answer_type not in CHECKED_TYPES:  # span_fits is 1.0 for every candidate
         return np.lexsort((-logits, too_long, byline))
     return np.lexsort((-logits, -rows[:, _FIT], too_long, byline))

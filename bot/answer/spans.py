@@ -18,7 +18,7 @@ import numpy as np
 
 from retrieval.query import ANSWER_TYPES
 
-from .features import _DATE, _HAN, _PUNCT, BYLINE, MAGNITUDES, NUM, PartView, SentenceInfo, char_ngrams, normalise
+from .features import _DATE, _HAN, _PUNCT, MAGNITUDES, NUM, PartView, SentenceInfo, char_ngrams, normalise
 
 MAX_WORDS = 7
 MAX_CHARS = 40
@@ -87,10 +87,10 @@ def _common_prefix(text: str, start: int, other: str, cap: int = 10) -> int:
 _ASKS_REPORTER = re.compile(r"记者|通讯员|报道|作者|撰稿|采写")
 
 
-def in_byline(sentence: str, question: str, spans: Sequence[Span]) -> np.ndarray:
+def in_byline(info: SentenceInfo, question: str, spans: Sequence[Span]) -> np.ndarray:
     """Which candidates lie inside the sentence's byline (all False when the question asks about the
     reporting)."""
-    bylines = [] if _ASKS_REPORTER.search(question) else [m.span() for m in BYLINE.finditer(sentence)]
+    bylines = () if _ASKS_REPORTER.search(question) else info.bylines
     return np.asarray([any(a <= s.start and s.end <= b for a, b in bylines) for s in spans], dtype=bool)
 
 
