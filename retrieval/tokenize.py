@@ -32,7 +32,9 @@ def encodable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-_ENDS_NUMERAL = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿]$")
+CHINESE_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
+MAGNITUDES = "万亿"  # a magnitude counts as part of a number only after one (`30 万`)
+_ENDS_NUMERAL = re.compile(rf"[0-9０-９{CHINESE_NUMERALS}]$")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _MAX_REPAIRS = 32  # each repair tags the rest of the text again: a sentence needs a few, a table of numbers many
 
@@ -59,7 +61,7 @@ def pos_tag(text: str) -> list[tuple[str, str]]:
                 and _ENDS_NUMERAL.search(out[-1][0])
                 and len(word) >= 2
                 and _HAN.match(word)
-                and word[0] not in "万亿"
+                and word[0] not in MAGNITUDES
                 and not rjieba.has_word(word)
             ):
                 out.append(rjieba.tag(word[0], False)[0])  # its tag on its own: 个 q, 年 m

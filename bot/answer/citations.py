@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import rjieba
 
 from retrieval.chunking import ENTITY_BEFORE, Chunk
-from retrieval.tokenize import tokenize
+from retrieval.tokenize import CHINESE_NUMERALS, MAGNITUDES, tokenize
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９［］，．", "0123456789[],.")
 _NUMS = r"[0-9０-９]+(?:\s*(?:[,，、;；/和及]|-|–|~|～|至)\s*[0-9０-９]+)*"
@@ -36,7 +36,7 @@ _CLOSERS = '”’"」』）)'
 _TRAILING_MARKERS = re.compile(r"(?:[ \t]*\[\d+\])+")
 
 _ARABIC = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
-_CN_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
+_CN_RUN = re.compile(rf"[{CHINESE_NUMERALS}]+")
 _CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 _NAME_TAGS = ("nr", "nrt", "nrfg", "ns", "nt")
@@ -189,7 +189,7 @@ def _cn_to_int(run: str) -> int | None:
         elif ch in _CN_UNIT:
             section += (digit or 1) * _CN_UNIT[ch]
             digit, seen_digit = 0, False
-        elif ch in "万亿":
+        elif ch in MAGNITUDES:
             scale = 10_000 if ch == "万" else 100_000_000
             total = (total + section + digit) * scale
             section = digit = 0

@@ -20,9 +20,9 @@ import rjieba
 
 from retrieval.query import ANSWER_TYPES, QUESTION_WORDS, Part, Query, entity_words
 from retrieval.search import Hit
-from retrieval.tokenize import pos_tag, tokenize
+from retrieval.tokenize import CHINESE_NUMERALS, MAGNITUDES, pos_tag, tokenize
 
-NUM = r"[0-9０-９]+(?:[.．,][0-9]+)*|[零〇一二两三四五六七八九十百千万亿]+"
+NUM = rf"[0-9０-９]+(?:[.．,][0-9]+)*|[{CHINESE_NUMERALS}]+"
 _NUMBER = re.compile(NUM)
 _NUM_UNIT = re.compile(rf"(?:{NUM})\s*(?:余|多|多万|余万|万|亿|千|百)?\s*[\u4e00-\u9fff%％]")
 _DATE = re.compile(
@@ -33,7 +33,6 @@ _REASON = re.compile(r"因为|由于|为了|因此|所以|以便|旨在|目的|�
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _DIGIT = re.compile(r"[0-9０-９]")
 _NUMERAL_TAGS = ("m", "t")  # numerals and time words: 七百, 十八个, 十月
-MAGNITUDES = "万亿"
 
 
 def numeric_mask(text: str, tagged: Sequence[tuple[str, str]]) -> tuple[bool, ...]:
