@@ -307,77 +307,51 @@ def test_a_measure_word_after_a_number_is_not_glued_to_the_unknown_word_after_it
     assert "".join(w for w, _ in pos_tag(table)) == table
 
 
-def test_a_date_is_as_precise_as_the_question_asks() -> None:
+def shown(question: str, sentence: str, span: str) -> str:
+    """The short answer the reader shows for `question` when the ranker's top candidate is `span` (its
+    first occurrence in `sentence`)."""
     from bot.answer.features import analyse_sentence, part_view
 
+    view = part_view(analyse(question), 0, {}, 10.0)
+    start = sentence.index(span)
+    a, b = Reader.short_span(view, analyse_sentence(sentence), Span(start, start + len(span), span))
+    return sentence[a:b]
+
+
+def test_a_date_is_as_precise_as_the_question_asks() -> None:
     sentence = "该法自2014年1月1日起施行，嘉靖七年二月修订。"
-    info = analyse_sentence(sentence)
-    year = sentence.index("2014")
-
-    def shown(question: str, start: int, end: int) -> str:
-        view = part_view(analyse(question), 0, {}, 10.0)
-        assert view.part.answer_type == "date"
-        a, b = Reader.short_span(view, info, Span(start, end, sentence[start:end]))
-        return sentence[a:b]
-
-    assert shown("该法从哪一天开始施行？", year, year + 5) == "2014年1月1日"
-    assert shown("该法是什么时候开始施行的？", year, year + 5) == "2014年"  # no precision asked: as ranked
-    old = sentence.index("嘉靖")
-    assert shown("该法在哪一年修订？", old, old + 6) == "嘉靖七年"
+    for question in ("该法从哪一天开始施行？", "该法是什么时候开始施行的？", "该法在哪一年修订？"):
+        assert analyse(question).answer_type == "date"
+    assert shown("该法从哪一天开始施行？", sentence, "2014年") == "2014年1月1日"
+    assert shown("该法是什么时候开始施行的？", sentence, "2014年") == "2014年"  # no precision asked: as ranked
+    assert shown("该法在哪一年修订？", sentence, "嘉靖七年二月") == "嘉靖七年"
 
 
 def test_a_short_answer_has_no_conjunction_or_particle_dangling_at_its_ends() -> None:
-    from bot.answer.features import analyse_sentence, part_view
-
-    view = part_view(analyse("谁的书法最有名？"), 0, {}, 10.0)
-    for sentence, span, expected in (
-        ("这是王羲之的书法。", "王羲之的", "王羲之"),
-        ("新浪和搜狐都有。", "新浪和", "新浪"),
-        ("而同姓者成为后代。", "而同姓者", "同姓者"),
-        ("王羲之的书法最有名。", "王羲之的书法", "王羲之的书法"),  # a particle inside stays
-    ):
-        a = sentence.index(span)
-        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
-        assert sentence[b:c] == expected
+    question = "谁的书法最有名？"
+    assert shown(question, "这是王羲之的书法。", "王羲之的") == "王羲之"
+    assert shown(question, "新浪和搜狐都有。", "新浪和") == "新浪"
+    assert shown(question, "而同姓者成为后代。", "而同姓者") == "同姓者"
+    assert shown(question, "王羲之的书法最有名。", "王羲之的书法") == "王羲之的书法"  # a particle inside stays
 
 
 def test_a_number_at_either_end_of_a_range_answers_with_the_range() -> None:
-    from bot.answer.features import analyse_sentence, part_view
-
-    view = part_view(analyse("锦地罗生长的地区海拔约是多少米？"), 0, {}, 10.0)
-    for sentence, span, expected in (
-        ("锦地罗生长于海拔50米至1,520米的地区。", "50米", "50米至1,520米"),
-        ("果实长约15至20厘米。", "20厘米", "15至20厘米"),
-        ("锦地罗生长于海拔50米的地区，共3种。", "50米", "50米"),
-    ):
-        a = sentence.index(span)
-        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
-        assert sentence[b:c] == expected
+    question = "锦地罗生长的地区海拔约是多少米？"
+    assert shown(question, "锦地罗生长于海拔50米至1,520米的地区。", "50米") == "50米至1,520米"
+    assert shown(question, "果实长约15至20厘米。", "20厘米") == "15至20厘米"
+    assert shown(question, "锦地罗生长于海拔50米的地区，共3种。", "50米") == "50米"
 
 
 def test_a_date_ends_with_its_date_unless_a_word_modifies_it() -> None:
-    from bot.answer.features import analyse_sentence, part_view
-
-    view = part_view(analyse("杨丽音是何时毕业的？"), 0, {}, 10.0)
-    for sentence, span, expected in (
-        ("杨丽音1981年时毕业于国光艺校。", "1981年时", "1981年"),
-        ("该港于1980年代建成。", "1980年代", "1980年代"),
-        ("工程于2月底完工。", "2月底", "2月底"),
-    ):
-        a = sentence.index(span)
-        b, c = Reader.short_span(view, analyse_sentence(sentence), Span(a, a + len(span), span))
-        assert sentence[b:c] == expected
+    question = "杨丽音是何时毕业的？"
+    assert shown(question, "杨丽音1981年时毕业于国光艺校。", "1981年时") == "1981年"
+    assert shown(question, "该港于1980年代建成。", "1980年代") == "1980年代"
+    assert shown(question, "工程于2月底完工。", "2月底") == "2月底"
 
 
 def test_a_short_answer_never_starts_between_a_number_and_its_unit() -> None:
-    from bot.answer.features import analyse_sentence, part_view
-
-    sentence = "二中全会于2月26日至28日在北京举行。"
-    info = analyse_sentence(sentence)
-    view = part_view(analyse("二中全会是什么时候举行的？"), 0, {}, 10.0)
-    cut = sentence.index("日至")  # the unit after 26, a word of its own since the measure-word split
-    a, b = Reader.short_span(view, info, Span(cut, cut + 5, sentence[cut : cut + 5]))
-    assert sentence[a:b] == "26日至28日"
+    # the unit after 26 is a word of its own since the measure-word split
+    assert shown("二中全会是什么时候举行的？", "二中全会于2月26日至28日在北京举行。", "日至28日") == "26日至28日"
 
 
 def test_a_quote_or_bracket_that_closes_before_it_opens_is_no_candidate() -> None:
