@@ -326,8 +326,8 @@ def top_k_hits(logits: np.ndarray, labels: np.ndarray, case: np.ndarray, k: int 
 def within_noise(hits: Mapping[str, np.ndarray], preferred: str) -> str:
     """`preferred` unless another model's paired gain over it, question by question, exceeds one standard
     error. A single held-out split cannot tell models apart that differ by less: the sentence scorers'
-    held-out figures moved by up to 0.007 when the benchmark indexes were rebuilt on a fresh checkout, and
-    the choice flipped between them."""
+    held-out figures moved by up to 0.007 between two retrains whose feature code differed slightly (index
+    builds and LightGBM fits themselves are deterministic), and the choice flipped between them."""
     best = max(hits, key=lambda k: float(hits[k].mean()))
     gain = hits[best] - hits[preferred]
     error = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else 0.0
